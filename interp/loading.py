@@ -1,0 +1,120 @@
+"""``load_model``: every way of naming a model, one ``HookedModel`` out.
+
+Accepted specs:
+
+- a Hugging Face hub id (``"gpt2"``, ``"EleutherAI/pythia-70m"``) or a local
+  checkpoint directory;
+- an already-built Hugging Face ``*ForCausalLM`` object, with ``tokenizer=``;
+- ``"llama2c:PATH"``, a llama2.c checkpoint with its tokenizer file beside it;
+- ``"zoo:NAME"``, one of the toolkit's own trained model organisms.
+"""
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interp.hooked_model import HookedModel
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+SPEC_FORMS = "a hub id, a local directory, 'llama2c:PATH', 'zoo:NAME', or a Hugging Face model object"
+
+
+def load_model(
+    spec: str | Path | torch.nn.Module,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+    *,
+    tokenizer: Any = None,
+) -> HookedModel:
+    """Load a model from any spec form and wrap it as a :class:`HookedModel`.
+
+    Args:
+        spec: What to load; see the module docstring.
+        device: Where to put it; defaults to CUDA when available, else CPU.
+        dtype: The weights' dtype.
+        tokenizer: The tokenizer, required when ``spec`` is a model object.
+
+    Returns:
+        The wrapped model, in eval mode.
+
+    Raises:
+        ValueError: An unknown spec form or zoo name, or a model object without a tokenizer.
+        FileNotFoundError: A local path that does not exist.
+
+    Example:
+        >>> from interp.testing import save_tiny_checkpoint
+        >>> import tempfile
+        >>> model = load_model(save_tiny_checkpoint("llama", tempfile.mkdtemp()))
+        >>> model.n_heads, model.n_kv_heads
+        (4, 2)
+    """
+    device = str(device) if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(spec, torch.nn.Module):
+        if tokenizer is None:
+            raise ValueError(
+                "a Hugging Face model object needs its tokenizer: load_model(model, tokenizer=tok)"
+            )
+        name = getattr(spec.config, "_name_or_path", "") or spec.config.model_type
+        return _wrap(spec, tokenizer, f"object:{name}", device, dtype)
+    if not isinstance(spec, str | Path):
+        raise ValueError(f"unknown model spec {spec!r} of type {type(spec).__name__}; expected {SPEC_FORMS}")
+    text = str(spec)
+    if text.startswith("llama2c:"):
+        from interp.llama2c import convert_llama2c
+
+        hf_model, tok = convert_llama2c(Path(text.removeprefix("llama2c:")).expanduser())
+        return _wrap(hf_model, tok, text, device, dtype)
+    if text.startswith("zoo:"):
+        from interp.zoo import zoo_path
+
+        hf_model, tok = _from_pretrained(str(zoo_path(text.removeprefix("zoo:"))))
+        return _wrap(hf_model, tok, text, device, dtype)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        hf_model, tok = _from_pretrained(str(path.resolve()))
+        return _wrap(hf_model, tok, text, device, dtype)
+    if path.exists() or text.startswith((".", "/", "~")) or ":" in text or not _HUB_ID.match(text):
+        if path.exists():
+            raise ValueError(f"{text!r} is a file, not a checkpoint directory; expected {SPEC_FORMS}")
+        if ":" in text and not text.startswith((".", "/", "~")):
+            raise ValueError(f"unknown model spec {text!r}; expected {SPEC_FORMS}")
+        raise FileNotFoundError(f"no checkpoint directory at {text!r}; expected {SPEC_FORMS}")
+    hf_model, tok = _from_pretrained(text)
+    return _wrap(hf_model, tok, text, device, dtype)
+
+
+def _from_pretrained(name_or_dir: str) -> tuple[torch.nn.Module, Any]:
+    """Load a causal LM and its tokenizer from the hub or a local directory."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_dir)
+        hf_model = AutoModelForCausalLM.from_pretrained(name_or_dir, attn_implementation="eager")
+    except OSError as err:
+        raise OSError(
+            f"could not load {name_or_dir!r} as a Hugging Face checkpoint (a hub id needs the "
+            f"network or a local cache): {err}"
+        ) from err
+    return hf_model, tok
+
+
+def _wrap(hf_model: torch.nn.Module, tok: Any, spec: str, device: str, dtype: torch.dtype) -> HookedModel:
+    hf_model = hf_model.to(device=device, dtype=dtype)
+    if hasattr(hf_model.config, "_attn_implementation") and hf_model.config._attn_implementation != "eager":
+        hf_model.set_attn_implementation("eager")
+    return HookedModel(hf_model, _reloadable(tok), spec=spec, device=device)
+
+
+def _reloadable(tok: Any) -> Any:
+    """A tokenizer built in memory is saved to a directory and loaded back from it."""
+    from transformers import AutoTokenizer
+
+    source = getattr(tok, "name_or_path", "")
+    if source and Path(source).is_dir():
+        return tok
+    folder = tempfile.mkdtemp(prefix="interp-tokenizer-")
+    tok.save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)

@@ -1,0 +1,108 @@
+"""Tiny random models saved as real checkpoints, for tests and examples that need no network.
+
+``save_tiny_checkpoint(arch, folder)`` writes a small randomly initialised
+Hugging Face model and a word-level tokenizer (``t0 t1 ... t{V-1}``) with
+``save_pretrained``, so that loading goes through exactly the code path a hub
+or local checkpoint takes.
+
+Example:
+    >>> model = tiny_model("neox")
+    >>> model.summary().architecture
+    'gpt_neox'
+"""
+
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+TinyArch = Literal["gpt2", "neox", "llama"]
+"""``gpt2``: GPT-2. ``neox``: GPT-NeoX with partial rotary and parallel residual.
+``llama``: Llama with grouped-query attention (4 query heads, 2 key/value heads)."""
+
+TINY_VOCAB = 64
+
+
+def word_tokenizer(vocab_size: int = TINY_VOCAB, folder: str | Path | None = None):
+    """A whitespace word-level tokenizer over ``t0 .. t{vocab_size-1}``, saved and reloaded.
+
+    ``t0`` is unknown, ``t1`` BOS (prepended), ``t2`` EOS, ``t3`` padding.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    vocab = {f"t{i}": i for i in range(vocab_size)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="t0"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.post_processor = processors.TemplateProcessing(single="t1 $A", special_tokens=[("t1", 1)])
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="t0", bos_token="t1", eos_token="t2", pad_token="t3"
+    )
+    folder = Path(folder or tempfile.mkdtemp(prefix="interp-tok-"))
+    tok.save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def tiny_hf_model(arch: TinyArch, seed: int = 0, n_ctx: int = 32) -> torch.nn.Module:
+    """A tiny random Hugging Face causal LM; norms and biases are randomised too."""
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        GPTNeoXConfig,
+        GPTNeoXForCausalLM,
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
+
+    common = {"vocab_size": TINY_VOCAB, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 3}
+    torch.manual_seed(seed)
+    if arch == "gpt2":
+        cfg = GPT2Config(n_positions=n_ctx, n_embd=32, n_layer=2, n_head=4, **common)
+        model = GPT2LMHeadModel(cfg)
+    elif arch == "neox":
+        cfg = GPTNeoXConfig(
+            max_position_embeddings=n_ctx,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            rotary_pct=0.5,
+            tie_word_embeddings=False,
+            **common,
+        )
+        model = GPTNeoXForCausalLM(cfg)
+    elif arch == "llama":
+        cfg = LlamaConfig(
+            max_position_embeddings=n_ctx,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=48,
+            tie_word_embeddings=False,
+            **common,
+        )
+        model = LlamaForCausalLM(cfg)
+    else:
+        raise ValueError(f"unknown tiny architecture {arch!r}; expected 'gpt2', 'neox' or 'llama'")
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.ndim == 1:
+                param.add_(0.1 * torch.randn_like(param))
+    return model.eval()
+
+
+def save_tiny_checkpoint(arch: TinyArch, folder: str | Path, seed: int = 0) -> Path:
+    """Save a tiny random model and its tokenizer to ``folder``; returns the folder."""
+    folder = Path(folder)
+    tiny_hf_model(arch, seed=seed).save_pretrained(folder)
+    word_tokenizer(folder=folder)
+    return folder
+
+
+def tiny_model(arch: TinyArch = "gpt2", seed: int = 0):
+    """A tiny random :class:`~interp.HookedModel`, loaded from a checkpoint in a temporary folder."""
+    from interp.loading import load_model
+
+    return load_model(save_tiny_checkpoint(arch, tempfile.mkdtemp(prefix="interp-tiny-"), seed), device="cpu")
