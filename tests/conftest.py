@@ -1,0 +1,33 @@
+"""Shared test fixtures: seeded RNGs, a small thread count, tiny models, the shared model folder."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+"""The folder beside the repository holding real pretrained models for offline tests."""
+
+LLAMA2C = SHARED / "models" / "llama2c" / "stories260K.bin"
+
+
+@pytest.fixture(autouse=True)
+def seed_everything():
+    """Seed every RNG before each test."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def stories260k():
+    """The real TinyStories llama2.c model, skipped when the shared folder is absent."""
+    if not LLAMA2C.is_file():
+        pytest.skip(f"no llama2.c checkpoint at {LLAMA2C}")
+    from interp import load_model
+
+    return load_model(f"llama2c:{LLAMA2C}", device="cpu")
