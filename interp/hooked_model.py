@@ -97,10 +97,14 @@ class HookedModel:
         self.spec = spec
         self.tokenizer = tokenizer
         self._twin = _parameter_sharing_twin(hf_model)
+        has_bos = tokenizer.bos_token_id is not None
         self.bridge = TransformerBridge.boot_transformers(
             f"interp-{hf_model.config.model_type}", hf_model=hf_model, tokenizer=tokenizer, device=device
         )
         self.bridge.enable_compatibility_mode(no_processing=True, disable_warnings=True)
+        if not has_bos:
+            # The bridge would invent a BOS string the tokenizer does not know.
+            self.bridge.cfg.default_prepend_bos = False
         _BRIDGES[hf_model] = self.bridge
         self.hf_model = hf_model
 

@@ -1,7 +1,7 @@
 """Tiny random models saved as real checkpoints, for tests and examples that need no network.
 
 ``save_tiny_checkpoint(arch, folder)`` writes a small randomly initialised
-Hugging Face model and a word-level tokenizer (``t0 t1 ... t{V-1}``) with
+Hugging Face model and a word-level tokenizer (``<unk> <bos> <eos> <pad> t4 ... t{V-1}``) with
 ``save_pretrained``, so that loading goes through exactly the code path a hub
 or local checkpoint takes.
 
@@ -25,19 +25,22 @@ TINY_VOCAB = 64
 
 
 def word_tokenizer(vocab_size: int = TINY_VOCAB, folder: str | Path | None = None):
-    """A whitespace word-level tokenizer over ``t0 .. t{vocab_size-1}``, saved and reloaded.
+    """A whitespace word-level tokenizer, saved and reloaded.
 
-    ``t0`` is unknown, ``t1`` BOS (prepended), ``t2`` EOS, ``t3`` padding.
+    Ids 0-3 are ``<unk> <bos> <eos> <pad>``; ids 4 and up are the words ``t4``,
+    ``t5``, ... so that word ``tN`` has id N. BOS is prepended. (Special tokens
+    must not be prefixes of words: the tokenizer matches them inside words.)
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    vocab = {f"t{i}": i for i in range(vocab_size)}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="t0"))
+    specials = ["<unk>", "<bos>", "<eos>", "<pad>"]
+    vocab = {name: i for i, name in enumerate(specials)} | {f"t{i}": i for i in range(4, vocab_size)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    core.post_processor = processors.TemplateProcessing(single="t1 $A", special_tokens=[("t1", 1)])
+    core.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="t0", bos_token="t1", eos_token="t2", pad_token="t3"
+        tokenizer_object=core, unk_token="<unk>", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>"
     )
     folder = Path(folder or tempfile.mkdtemp(prefix="interp-tok-"))
     tok.save_pretrained(folder)

@@ -16,15 +16,17 @@ def test_model_object_with_in_memory_tokenizer():
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    core = Tokenizer(models.WordLevel(vocab={f"t{i}": i for i in range(64)}, unk_token="t0"))
+    vocab = {"<unk>": 0, "<pad>": 1} | {f"t{i}": i for i in range(2, 64)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="t0", pad_token="t3")
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", pad_token="<pad>")
     hf = tiny_hf_model("llama")
     model = load_model(hf, tokenizer=tok, device="cpu")
     tokens = torch.tensor([[5, 6, 7]])
     with torch.no_grad():
         assert torch.allclose(model.run(tokens), hf(tokens).logits, atol=1e-5)
     assert model.to_single_token("t7") == 7
+    assert model.to_tokens("t12 t30")[0].tolist() == [12, 30]
 
 
 def test_model_object_needs_a_tokenizer():
@@ -72,5 +74,5 @@ def test_missing_llama2c_file_is_named(tmp_path):
 
 
 def test_word_tokenizer_prepends_bos():
-    tok = word_tokenizer(8)
-    assert tok("t5 t6")["input_ids"] == [1, 5, 6]
+    tok = word_tokenizer(40)
+    assert tok("t5 t16 t31")["input_ids"] == [1, 5, 16, 31]

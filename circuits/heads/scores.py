@@ -1,0 +1,139 @@
+"""``HeadScores``: the one result type of every head finder.
+
+A tidy table with one row per (layer, head, kind): the score, the threshold
+it is compared with, whether the head counts as that kind, and any evidence
+columns the finder adds (per-set scores, ablation effects, ...).
+
+Example:
+    >>> import pandas as pd
+    >>> s = HeadScores.from_grid("induction", [[0.1, 0.9], [0.5, 0.2]], threshold=0.4)
+    >>> s.heads("induction")
+    [(0, 1), (1, 0)]
+    >>> s.top(1)[["layer", "head", "score"]].values.tolist()
+    [[0, 1, 0.9]]
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+
+COLUMNS = ["layer", "head", "kind", "score", "threshold", "is_head"]
+
+
+def head_name(layer: int, head: int) -> str:
+    """``(5, 1) -> "L5H1"``."""
+    return f"L{layer}H{head}"
+
+
+@dataclass(frozen=True)
+class HeadScores:
+    """Scores of attention heads for one or more head kinds.
+
+    Attributes:
+        df: One row per (layer, head, kind) with columns ``layer, head, kind,
+            score, threshold, is_head`` and optional evidence columns.
+    """
+
+    df: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        missing = [c for c in COLUMNS if c not in self.df.columns]
+        if missing:
+            raise ValueError(f"HeadScores needs columns {COLUMNS}; missing {missing}")
+
+    @classmethod
+    def from_grid(
+        cls,
+        kind: str,
+        scores: Any,
+        threshold: float,
+        evidence: dict[str, Any] | None = None,
+    ) -> "HeadScores":
+        """Build from a ``[layer, head]`` grid of scores (plus evidence grids of the same shape)."""
+        grid = torch.as_tensor(scores, dtype=torch.float64)
+        if grid.ndim != 2:
+            raise ValueError(f"scores must be a [layer, head] grid, got shape {tuple(grid.shape)}")
+        n_layers, n_heads = grid.shape
+        rows = {
+            "layer": [layer for layer in range(n_layers) for _ in range(n_heads)],
+            "head": [head for _ in range(n_layers) for head in range(n_heads)],
+            "kind": kind,
+            "score": grid.flatten().tolist(),
+            "threshold": float(threshold),
+        }
+        df = pd.DataFrame(rows)
+        df["is_head"] = df["score"] > threshold
+        for name, values in (evidence or {}).items():
+            values = torch.as_tensor(values, dtype=torch.float64)
+            if values.shape != grid.shape:
+                raise ValueError(
+                    f"evidence {name!r} has shape {tuple(values.shape)}; expected {tuple(grid.shape)}"
+                )
+            df[name] = values.flatten().tolist()
+        return cls(df)
+
+    @classmethod
+    def concat(cls, parts: Iterable["HeadScores"]) -> "HeadScores":
+        """Stack the rows of several results (evidence columns missing in a part become NaN)."""
+        return cls(pd.concat([p.df for p in parts], ignore_index=True))
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(dict.fromkeys(self.df["kind"]))
+
+    def of(self, kind: str) -> "HeadScores":
+        """The rows of one kind."""
+        if kind not in self.kinds:
+            raise ValueError(f"no scores for kind {kind!r}; expected one of {self.kinds}")
+        return HeadScores(self.df[self.df["kind"] == kind].reset_index(drop=True))
+
+    def grid(self, kind: str) -> torch.Tensor:
+        """The ``[layer, head]`` grid of scores of one kind."""
+        df = self.of(kind).df
+        grid = torch.full((int(df["layer"].max()) + 1, int(df["head"].max()) + 1), float("nan"))
+        grid[df["layer"].to_numpy(), df["head"].to_numpy()] = torch.tensor(df["score"].to_numpy()).float()
+        return grid
+
+    def heads(self, kind: str | None = None) -> list[tuple[int, int]]:
+        """The heads that pass their threshold, as ``(layer, head)``, in model order."""
+        df = self.df if kind is None else self.of(kind).df
+        chosen = df[df["is_head"]].sort_values(["layer", "head"])
+        return list(dict.fromkeys(zip(chosen["layer"].astype(int), chosen["head"].astype(int), strict=True)))
+
+    def top(self, k: int = 10, kind: str | None = None) -> pd.DataFrame:
+        """The ``k`` highest-scoring rows (per kind when several kinds are present)."""
+        df = self.df if kind is None else self.of(kind).df
+        ranked = df.sort_values("score", ascending=False, kind="stable")
+        return ranked.groupby("kind", sort=False).head(k).reset_index(drop=True)
+
+    def heatmap(self, kinds: Sequence[str] | None = None):
+        """A plotly figure: one layer x head heatmap per kind."""
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        kinds = list(kinds or self.kinds)
+        fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=kinds)
+        for i, kind in enumerate(kinds, start=1):
+            grid = self.grid(kind)
+            fig.add_trace(
+                go.Heatmap(
+                    z=grid.numpy(),
+                    x=[f"H{h}" for h in range(grid.shape[1])],
+                    y=[f"L{layer}" for layer in range(grid.shape[0])],
+                    coloraxis="coloraxis",
+                    hovertemplate=f"{kind} %{{y}}%{{x}}: %{{z:.3f}}<extra></extra>",
+                ),
+                row=1,
+                col=i,
+            )
+            fig.update_yaxes(autorange="reversed", row=1, col=i)
+        fig.update_layout(coloraxis={"colorscale": "Viridis"}, title="Head scores")
+        return fig
+
+    def to_json(self) -> str:
+        """The table as JSON records."""
+        return json.dumps(json.loads(self.df.to_json(orient="records")))
