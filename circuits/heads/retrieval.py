@@ -1,0 +1,180 @@
+"""Retrieval heads (Wu et al. 2024, "Retrieval Head Mechanistically Explains Long-Context Factuality").
+
+Needle in a haystack: each prompt holds a needle span ``[s0, s1)``; the model
+greedily decodes up to ``max_new_tokens`` tokens. At each step with generated
+token ``w``, for every head, ``j`` is the argmax of the head's attention row
+for the current query; if ``s0 <= j < s1`` and ``prompt[j] == w`` the head
+copied from the needle, and its score for this instance grows by
+``1 / (s1 - s0)``. Instances whose output recalls the needle's answer
+(ROUGE-1 recall > 0.5 over answer tokens) are kept; a head's score is its mean
+over kept instances, and a retrieval head is one scoring above 0.1.
+
+Prompts are decoded in batches of equal length, all heads at once.
+
+Example:
+    >>> import torch
+    >>> argmax = torch.tensor([[[[2, 3]]]])  # [batch=1, layer=1, head=1, step=2]
+    >>> copy_paste_scores(argmax, torch.tensor([[7, 8]]), torch.tensor([[1, 5, 7, 8]]), [(2, 4)])
+    tensor([[[1.]]])
+"""
+
+from collections.abc import Sequence
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from circuits.heads.scores import HeadScores
+from interp import HookedModel
+
+RETRIEVAL_THRESHOLD = 0.1
+"""Wu et al.'s threshold: a head that copies more than 10% of the needle is a retrieval head."""
+
+
+def copy_paste_scores(
+    argmax_positions: Int[Tensor, "batch layer head step"],
+    generated: Int[Tensor, "batch step"],
+    prompt_tokens: Int[Tensor, "batch pos"],
+    needle_spans: Sequence[tuple[int, int]],
+    stopped: Int[Tensor, "batch step"] | None = None,
+) -> Float[Tensor, "batch layer head"]:
+    """Per-instance copy-paste scores from the attention argmax at each decoding step.
+
+    Args:
+        argmax_positions: For each step, the key position each head attends to most.
+        generated: The token generated at each step.
+        prompt_tokens: The prompts (positions index into these).
+        needle_spans: ``(s0, s1)`` per prompt: the needle's token positions.
+        stopped: 1 where decoding had already stopped (those steps do not count).
+    """
+    batch = argmax_positions.shape[0]
+    if len(needle_spans) != batch:
+        raise ValueError(f"got {len(needle_spans)} needle spans for {batch} prompts; expected one per prompt")
+    spans = torch.as_tensor(needle_spans, device=argmax_positions.device)
+    s0, s1 = spans[:, 0], spans[:, 1]
+    if bool((s1 <= s0).any()) or bool((s0 < 0).any()) or bool((s1 > prompt_tokens.shape[1]).any()):
+        raise ValueError(
+            f"needle spans must satisfy 0 <= s0 < s1 <= prompt length {prompt_tokens.shape[1]}; "
+            f"got {spans.tolist()}"
+        )
+    in_needle = (argmax_positions >= s0[:, None, None, None]) & (argmax_positions < s1[:, None, None, None])
+    safe = argmax_positions.clamp(max=prompt_tokens.shape[1] - 1)
+    attended = torch.gather(prompt_tokens[:, None, None, :].expand(*safe.shape[:3], -1), 3, safe)
+    hit = in_needle & (attended == generated[:, None, None, :])
+    if stopped is not None:
+        hit = hit & ~stopped.bool()[:, None, None, :]
+    return hit.float().sum(-1) / (s1 - s0).float()[:, None, None]
+
+
+def rouge1_recall(generated: Sequence[int], reference: Sequence[int]) -> float:
+    """ROUGE-1 recall: the share of reference tokens (with multiplicity) that the output contains."""
+    if not reference:
+        raise ValueError("the reference answer is empty; expected at least one token")
+    remaining = list(generated)
+    found = 0
+    for token in reference:
+        if token in remaining:
+            remaining.remove(token)
+            found += 1
+    return found / len(reference)
+
+
+@torch.no_grad()
+def greedy_decode_with_attention(
+    model: HookedModel,
+    tokens: Int[Tensor, "batch pos"],
+    max_new_tokens: int,
+    stop_tokens: Sequence[int] = (),
+) -> tuple[Int[Tensor, "batch step"], Int[Tensor, "batch layer head step"], Int[Tensor, "batch step"]]:
+    """Greedy decoding that records, at each step, every head's most-attended key position.
+
+    Returns:
+        The generated tokens, the attention argmax positions (into the prompt
+        plus the tokens generated so far), and a 0/1 mask of steps after a stop token.
+    """
+    tokens = model.check_tokens(tokens)
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.n_layers)]
+    seq = tokens
+    generated, argmaxes, stopped = [], [], []
+    done = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    stop = torch.tensor(list(stop_tokens), device=tokens.device, dtype=tokens.dtype)
+    for _ in range(max_new_tokens):
+        if seq.shape[1] >= model.n_ctx:
+            break
+        logits, cache = model.run_with_cache(seq, names_filter=names)
+        rows = torch.stack([cache[name][:, :, -1, :] for name in names], dim=1)  # [batch layer head key]
+        next_token = logits[:, -1].argmax(-1)
+        generated.append(next_token)
+        argmaxes.append(rows.argmax(-1))
+        stopped.append(done.clone())
+        if len(stop):
+            done |= torch.isin(next_token, stop)
+        seq = torch.cat([seq, next_token[:, None]], dim=1)
+        if bool(done.all()):
+            break
+    return torch.stack(generated, 1), torch.stack(argmaxes, -1), torch.stack(stopped, 1).long()
+
+
+def retrieval_scores(
+    model: HookedModel,
+    prompts: Sequence[Int[Tensor, " pos"]],
+    needle_spans: Sequence[tuple[int, int]],
+    answers: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int = 50,
+    batch_size: int = 16,
+    recall_threshold: float = 0.5,
+    threshold: float = RETRIEVAL_THRESHOLD,
+) -> HeadScores:
+    """Wu et al.'s retrieval score of every head over a set of needle-in-a-haystack prompts.
+
+    Args:
+        prompts: Token ids of each prompt (context, needle, question), any lengths.
+        needle_spans: ``(s0, s1)`` token positions of each needle.
+        answers: The answer tokens each needle carries, for the recall filter.
+        max_new_tokens: Decoding budget (Wu et al.: 50).
+        batch_size: Prompts of equal length decoded together.
+        recall_threshold: Keep instances whose output's ROUGE-1 recall exceeds this.
+        threshold: Retrieval-head threshold (0.1).
+
+    Returns:
+        ``HeadScores`` of kind ``retrieval`` with evidence columns
+        ``n_instances`` (kept) and ``recall`` (mean ROUGE-1 recall of all instances).
+
+    Raises:
+        ValueError: When the lengths of the inputs differ, or no instance recalls its needle.
+    """
+    if not (len(prompts) == len(needle_spans) == len(answers)) or not prompts:
+        raise ValueError(
+            f"expected as many needle spans and answers as prompts (>0); got {len(prompts)} prompts, "
+            f"{len(needle_spans)} spans, {len(answers)} answers"
+        )
+    stop = [t for t in (model.tokenizer.eos_token_id,) if t is not None]
+    by_length: dict[int, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        by_length.setdefault(int(prompt.shape[-1]), []).append(i)
+    batches = [idx[k : k + batch_size] for idx in by_length.values() for k in range(0, len(idx), batch_size)]
+    per_instance = torch.zeros(len(prompts), model.n_layers, model.n_heads)
+    recalls = torch.zeros(len(prompts))
+    for batch in tqdm(batches, desc="retrieval heads", leave=False):
+        tokens = torch.stack([torch.as_tensor(prompts[i]) for i in batch]).to(model.device)
+        generated, argmax, stopped = greedy_decode_with_attention(model, tokens, max_new_tokens, stop)
+        full = torch.cat([tokens, generated], dim=1)
+        scores = copy_paste_scores(argmax, generated, full, [needle_spans[i] for i in batch], stopped)
+        for row, i in enumerate(batch):
+            kept = generated[row][~stopped[row].bool()].tolist()
+            recalls[i] = rouge1_recall(kept, list(answers[i]))
+            per_instance[i] = scores[row].cpu()
+    keep = recalls > recall_threshold
+    if not bool(keep.any()):
+        raise ValueError(
+            f"no instance recalls its needle (best ROUGE-1 recall {recalls.max().item():.2f}); the model "
+            "cannot do this retrieval task, so retrieval scores would be meaningless"
+        )
+    grid = per_instance[keep].mean(0)
+    evidence = {
+        "n_instances": torch.full_like(grid, float(keep.sum())),
+        "recall": torch.full_like(grid, float(recalls.mean())),
+    }
+    return HeadScores.from_grid("retrieval", grid, threshold, evidence)
