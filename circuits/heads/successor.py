@@ -1,0 +1,134 @@
+"""Successor heads (Gould et al. 2023, "Successor Heads: Recurring, Interpretable Attention Heads").
+
+The paper's full title ends "In The Wild".
+
+A successor head's OV circuit increments: fed the token "Monday" it raises
+"Tuesday". Gould et al. read this from the weights through the effective OV
+circuit of head h on an ordinal token set S:
+
+    M_h = MLP0(W_E[S]) · W_V^h W_O^h · W_U[:, S]
+
+(MLP0 applied to the raw embeddings, no attention, no LayerNorm folding). The
+succession score is the fraction of consecutive pairs (t_i, t_{i+1}) of the
+set for which row t_i of M_h peaks at t_{i+1} among the set's tokens (t_i
+included); cyclic sets (days, months) include the pair (last, first). A random
+head scores about 1/|S|.
+
+Example:
+    >>> from interp.testing import tiny_model
+    >>> model = tiny_model("gpt2")
+    >>> sets = {"t": TokenSet(name="t", token_ids=(10, 11, 12, 13), cyclic=False)}
+    >>> tuple(succession_scores(model, sets)["t"].shape)
+    (2, 4)
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from circuits.heads.scores import HeadScores
+from interp import HookedModel, ModelWeights
+from interp.weights.forward import mlp, normalize
+
+SUCCESSOR_THRESHOLD = 0.5
+"""A head is a successor head when it increments more than half of the consecutive pairs on average."""
+
+EffectiveEmbedding = Literal["mlp0", "raw"]
+"""``mlp0``: MLP0's output on the raw embeddings (Gould et al.). ``raw``: the embeddings themselves."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenSet:
+    """An ordered set of single tokens, such as the days of the week.
+
+    Attributes:
+        name: The set's name (``days``, ``numbers``, ...).
+        token_ids: The tokens in order.
+        cyclic: Whether the last member is followed by the first (days, months).
+    """
+
+    name: str
+    token_ids: tuple[int, ...]
+    cyclic: bool = False
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """Indices (i, i+1) of consecutive members, including (last, first) when cyclic."""
+        n = len(self.token_ids)
+        pairs = [(i, i + 1) for i in range(n - 1)]
+        return pairs + [(n - 1, 0)] if self.cyclic else pairs
+
+
+def effective_embeddings(
+    w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "mlp0"
+) -> Float[Tensor, "n d_model"]:
+    """The representation a head reads for each token: MLP0 of the raw embedding, or the embedding."""
+    x = w.W_E[token_ids]
+    if embedding == "raw":
+        return x
+    if embedding != "mlp0":
+        raise ValueError(f"unknown effective embedding {embedding!r}; expected 'mlp0' or 'raw'")
+    ln2_b = w.ln2_b[0] if w.ln2_b is not None else None
+    return mlp(w, 0, normalize(x[None], w.ln2_w[0], ln2_b, w.norm_eps))[0]
+
+
+def effective_ov(
+    w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "mlp0"
+) -> Float[Tensor, "layer head n n"]:
+    """Every head's effective OV circuit restricted to ``token_ids`` (rows: source, columns: output)."""
+    x = effective_embeddings(w, token_ids, embedding)
+    return torch.einsum("nd,lhde,ev->lhnv", x, w.W_OV, w.W_U[:, token_ids])
+
+
+def succession_scores(
+    model: HookedModel,
+    token_sets: Mapping[str, TokenSet],
+    *,
+    embedding: EffectiveEmbedding = "mlp0",
+    weights: ModelWeights | None = None,
+) -> dict[str, Float[Tensor, "layer head"]]:
+    """The succession score of every head on each token set.
+
+    Args:
+        token_sets: The sets to score, each of at least 2 single tokens.
+        embedding: What the head reads (see :data:`EffectiveEmbedding`).
+        weights: Score these weights instead of the model's (e.g. edited ones).
+    """
+    w = weights if weights is not None else model.weights
+    if not token_sets:
+        raise ValueError("no token sets to score; expected at least one TokenSet")
+    result = {}
+    for name, token_set in token_sets.items():
+        ids = torch.as_tensor(token_set.token_ids, device=w.W_E.device)
+        if len(ids) < 2:
+            raise ValueError(f"token set {name!r} has {len(ids)} members; expected at least 2")
+        if bool((ids < 0).any()) or bool((ids >= w.d_vocab).any()):
+            raise ValueError(f"token set {name!r} has ids outside the vocabulary 0..{w.d_vocab - 1}")
+        peaks = effective_ov(w, ids, embedding).argmax(-1)  # [layer head n]
+        src, dst = zip(*token_set.pairs(), strict=True)
+        hits = peaks[..., list(src)] == torch.tensor(dst, device=peaks.device)
+        result[name] = hits.float().mean(-1).cpu()
+    return result
+
+
+def find_successor_heads(
+    model: HookedModel,
+    token_sets: Mapping[str, TokenSet],
+    *,
+    threshold: float = SUCCESSOR_THRESHOLD,
+    embedding: EffectiveEmbedding = "mlp0",
+) -> HeadScores:
+    """Score every head as a successor head: the mean succession score over the sets.
+
+    The per-set scores are evidence columns ``succession_<set>``, and
+    ``chance`` is the score a random head would get on average (mean 1/|S|).
+    """
+    per_set = succession_scores(model, token_sets, embedding=embedding)
+    grid = torch.stack(list(per_set.values())).mean(0)
+    chance = sum(1 / len(s.token_ids) for s in token_sets.values()) / len(token_sets)
+    evidence = {f"succession_{name}": scores for name, scores in per_set.items()}
+    evidence["chance"] = torch.full_like(grid, chance)
+    return HeadScores.from_grid("successor", grid, threshold, evidence)
