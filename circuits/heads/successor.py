@@ -1,6 +1,6 @@
-"""Successor heads (Gould et al. 2023, "Successor Heads: Recurring, Interpretable Attention Heads").
+"""Successor heads (Gould et al. 2023).
 
-The paper's full title ends "In The Wild".
+From "Successor Heads: Recurring, Interpretable Attention Heads In The Wild".
 
 A successor head's OV circuit increments: fed the token "Monday" it raises
 "Tuesday". Gould et al. read this from the weights through the effective OV
