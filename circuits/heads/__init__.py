@@ -18,7 +18,7 @@ from interp import HookedModel
 INDUCTION_FAMILY = ("previous_token", "duplicate_token", "induction")
 
 FINDERS: dict[str, Callable[[HookedModel, int], HeadScores]] = {
-    "induction": lambda model, seed: find_induction_heads(model),
+    "induction": lambda model, seed: find_induction_heads(model, seed=seed),
 }
 """Finder per kind group; each returns the rows of one or more kinds."""
 

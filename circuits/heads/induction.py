@@ -187,8 +187,8 @@ def repeated_random_tokens(
 ) -> Int[Tensor, "batch pos"]:
     """Olsson et al.'s data: BOS, then ``span`` random tokens repeated ``repeats`` times.
 
-    Tokens are drawn from the middle of the vocabulary (avoiding the lowest ids,
-    where special tokens live, and the rarest ones at the end).
+    Tokens are ordinary tokens (no special tokens), avoiding the rarest 10% at
+    the end of the vocabulary.
     """
     length = 1 + span * repeats
     if length > model.n_ctx:
@@ -196,9 +196,10 @@ def repeated_random_tokens(
             f"span {span} x {repeats} repeats + BOS = {length} tokens; expected <= n_ctx={model.n_ctx}"
         )
     generator = torch.Generator().manual_seed(seed)
-    low = min(4, model.d_vocab - 2)
-    high = max(low + 2, int(model.d_vocab * 0.9))
-    body = torch.randint(low, high, (n_prompts, span), generator=generator).repeat(1, repeats)
+    special = set(getattr(model.tokenizer, "all_special_ids", []) or [])
+    limit = max(8, int(min(model.d_vocab, len(model.tokenizer)) * 0.9))
+    pool = torch.tensor([i for i in range(limit) if i not in special])
+    body = pool[torch.randint(0, len(pool), (n_prompts, span), generator=generator)].repeat(1, repeats)
     bos = model.tokenizer.bos_token_id if model.tokenizer.bos_token_id is not None else body[:, :1]
     bos = torch.as_tensor(bos).expand(n_prompts, 1) if not isinstance(bos, Tensor) else bos
     return torch.cat([bos, body], dim=1).long()
@@ -211,21 +212,28 @@ def find_induction_heads(
     thresholds: dict[str, float] | None = None,
     exclude_bos: bool = False,
     exclude_current_token: bool = False,
+    seed: int = 0,
 ) -> HeadScores:
     """Score every head as previous-token, duplicate-token and induction head.
 
-    The score of each kind is the TransformerLens-compatible "mul" score. The
-    induction rows carry Olsson's ``prefix_matching`` and ``copying`` scores and
-    the ``k_composition`` with the previous-token heads found here as evidence.
+    Previous-token and duplicate-token heads are scored by the
+    TransformerLens-compatible "mul" score. Induction heads are scored by
+    Olsson et al.'s prefix-matching score, which is normalised by the query
+    positions that have a match (the "mul" score cannot exceed
+    ``(repeats - 1) / repeats`` on repeated sequences); the "mul" score, the
+    copying score and the K-composition with the previous-token heads found
+    here are evidence columns ``tl_mul``, ``copying`` and ``k_composition``.
 
     Args:
-        tokens: Prompts with repeated tokens (default: :func:`repeated_random_tokens`).
+        tokens: Prompts with repeated tokens (default: :func:`repeated_random_tokens`,
+            a span repeated 4 times).
         thresholds: Per-kind thresholds (default :data:`DEFAULT_THRESHOLDS`).
+        seed: Seeds the default prompts.
     """
     thresholds = DEFAULT_THRESHOLDS | (thresholds or {})
     if tokens is None:
-        span = max(2, min(25, (model.n_ctx - 1) // 2))
-        tokens = repeated_random_tokens(model, span=span)
+        span = max(2, min(25, (model.n_ctx - 1) // 4))
+        tokens = repeated_random_tokens(model, n_prompts=16, span=span, repeats=4, seed=seed)
     tokens = model.check_tokens(tokens)
     patterns = attention_patterns(model, tokens)
     scores = pattern_scores(
@@ -234,9 +242,10 @@ def find_induction_heads(
     prev = HeadScores.from_grid("previous_token", scores["previous_token"], thresholds["previous_token"])
     dup = HeadScores.from_grid("duplicate_token", scores["duplicate_token"], thresholds["duplicate_token"])
     evidence = {
-        "prefix_matching": prefix_matching_scores(model, tokens, patterns),
+        "tl_mul": scores["induction"],
         "copying": copying_scores(model),
         "k_composition": k_composition_with(model, prev.heads()),
     }
-    induction = HeadScores.from_grid("induction", scores["induction"], thresholds["induction"], evidence)
+    prefix = prefix_matching_scores(model, tokens, patterns)
+    induction = HeadScores.from_grid("induction", prefix, thresholds["induction"], evidence)
     return HeadScores.concat([prev, dup, induction])

@@ -5,12 +5,11 @@ it is compared with, whether the head counts as that kind, and any evidence
 columns the finder adds (per-set scores, ablation effects, ...).
 
 Example:
-    >>> import pandas as pd
     >>> s = HeadScores.from_grid("induction", [[0.1, 0.9], [0.5, 0.2]], threshold=0.4)
     >>> s.heads("induction")
     [(0, 1), (1, 0)]
-    >>> s.top(1)[["layer", "head", "score"]].values.tolist()
-    [[0, 1, 0.9]]
+    >>> s.top(1)[["layer", "head"]].values.tolist()
+    [[0, 1]]
 """
 
 import json

@@ -105,7 +105,7 @@ def test_find_induction_heads_returns_all_kinds_with_evidence(model):
     scores = find_induction_heads(model)
     assert set(scores.kinds) == set(PATTERN_KINDS)
     induction = scores.of("induction").df
-    assert {"prefix_matching", "copying", "k_composition"} <= set(induction.columns)
+    assert {"tl_mul", "copying", "k_composition"} <= set(induction.columns)
     assert len(induction) == model.n_layers * model.n_heads
 
 
