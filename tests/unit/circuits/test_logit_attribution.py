@@ -1,0 +1,232 @@
+"""Direct logit attribution is exact and equals TransformerLens; lens, competing answers, value scaling."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from circuits.logit_attribution import (
+    GRANULARITIES,
+    competing_answer_attribution,
+    direct_logit_attribution,
+    lens_logits,
+    logit_lens,
+    parse_head,
+    value_scaling,
+    value_scaling_hooks,
+)
+from interp.testing import tiny_hf_model, tiny_model, word_tokenizer
+from interp.weights import forward
+
+EXACT_TOL = 1e-4
+"""The issue's bound on |sum of components - target|; float64 sums land near 1e-7."""
+
+FP32_NOISE_TOL = 1e-5
+"""Two float32 routes to the same number."""
+
+ARCHS = ["gpt2", "neox", "llama"]
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def model(request):
+    return tiny_model(request.param)
+
+
+@pytest.fixture
+def tokens():
+    return torch.randint(4, 64, (3, 9))
+
+
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+def test_components_sum_exactly_to_the_logit_difference(model, tokens, granularity):
+    dla = direct_logit_attribution(
+        model, tokens, answer=[5, 6, 7], wrong=9, position=[-1, 4, 6], granularity=granularity
+    )
+    assert dla.sum_error < EXACT_TOL
+    with torch.no_grad():
+        logits = model.run(tokens)
+    expected = torch.stack([logits[0, -1, 5] - logits[0, -1, 9], logits[1, 4, 6] - logits[1, 4, 9]])
+    assert torch.allclose(dla.total[:2].float(), expected, atol=FP32_NOISE_TOL)
+    assert (dla.df.groupby("prompt")["score"].sum() - dla.total.numpy()).abs().max() < EXACT_TOL
+
+
+def test_single_logit_is_exact_and_includes_the_bias_terms(model, tokens):
+    dla = direct_logit_attribution(model, tokens, answer="t8", granularity="head")
+    assert dla.sum_error < EXACT_TOL
+    assert {"ln_final.b", "b_U"} <= set(dla.labels)
+    if model.weights.ln_final_b is None:  # RMSNorm: no norm bias term
+        assert dla.values[dla.labels.index("ln_final.b")].abs().max() == 0
+
+
+def test_granularities_refine_each_other(model, tokens):
+    by = {g: direct_logit_attribution(model, tokens, 5, 6, granularity=g) for g in GRANULARITIES}
+    layer, head, neuron, source = by["layer"], by["head"], by["neuron"], by["source_position"]
+    for lay in range(model.n_layers):
+        attn = layer.values[layer.labels.index(f"L{lay}.attn")]
+        heads = [head.labels.index(f"L{lay}H{h}") for h in range(model.n_heads)]
+        parts = head.values[heads].sum(0) + head.values[head.labels.index(f"L{lay}.attn_bias")]
+        assert torch.allclose(parts, attn, atol=FP32_NOISE_TOL)
+        mlp = layer.values[layer.labels.index(f"L{lay}.mlp")]
+        neurons = [i for i, label in enumerate(neuron.labels) if label.startswith(f"L{lay}N")]
+        parts = neuron.values[neurons].sum(0) + neuron.values[neuron.labels.index(f"L{lay}.mlp_bias")]
+        assert torch.allclose(parts, mlp, atol=FP32_NOISE_TOL)
+        for h in range(model.n_heads):
+            srcs = [i for i, label in enumerate(source.labels) if label.startswith(f"L{lay}H{h}<-")]
+            assert torch.allclose(
+                source.values[srcs].sum(0), head.values[head.labels.index(f"L{lay}H{h}")], atol=FP32_NOISE_TOL
+            )
+
+
+def test_equals_transformer_lens_stacks_through_the_cached_norm(model, tokens):
+    """TL's stacks through TL's ``apply_ln_to_stack`` (cached final scale), read along ln_final.w * W_U."""
+    model.set_use_attn_result(True)
+    try:
+        with torch.no_grad():
+            _, cache = model.run_with_cache(tokens)
+    finally:
+        model.set_use_attn_result(False)
+    w = model.weights
+    direction = w.ln_final_w * (w.W_U[:, 5] - w.W_U[:, 6])
+    stacks = {
+        "head": (cache.stack_head_results(layer=-1, pos_slice=-1), ["head"]),
+        "layer": (cache.decompose_resid(layer=-1, pos_slice=-1), ["embed", "pos_embed", "attn", "mlp"]),
+        "neuron": (cache.stack_neuron_results(layer=-1, pos_slice=-1), ["neuron"]),
+    }
+    for granularity, (stack, kinds) in stacks.items():
+        reference = (cache.apply_ln_to_stack(stack, layer=-1, pos_slice=-1) * direction).sum(-1)
+        dla = direct_logit_attribution(model, tokens, 5, 6, granularity=granularity)
+        ours = dla.values[[i for i, k in enumerate(_kinds(dla)) if k in kinds]]
+        assert ours.shape == reference.shape
+        assert torch.allclose(ours.float(), reference, atol=FP32_NOISE_TOL)
+
+
+def _kinds(dla):
+    return dla.df["kind"].iloc[:: dla.total.shape[0]].tolist()
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])  # LayerNorm and RMSNorm; NeoX is covered above
+def test_head_dla_equals_transformer_lens_logit_attrs_on_a_processed_model(arch, tokens, tmp_path):
+    """TL's logit_attrs is right only with the norms folded in, so compare with a processed bridge.
+
+    Processing also moves each head's constant write, ``(ln1.b @ W_V + b_V) @ W_O``, into
+    ``b_O`` (TL's fold_ln and fold_value_biases); our head scores keep it with the head.
+    """
+    from transformer_lens.model_bridge import TransformerBridge
+
+    bridge = TransformerBridge.boot_transformers(
+        f"ref-{arch}", hf_model=tiny_hf_model(arch), tokenizer=word_tokenizer(folder=tmp_path), device="cpu"
+    )
+    bridge.enable_compatibility_mode(disable_warnings=True)
+    bridge.set_use_attn_result(True)
+    answer, wrong = torch.tensor([5, 6, 7]), torch.tensor([9, 10, 11])
+    with torch.no_grad():
+        _, cache = bridge.run_with_cache(tokens)
+        stack = cache.stack_head_results(layer=-1, pos_slice=-1)
+        reference = cache.logit_attrs(stack, tokens=answer, incorrect_tokens=wrong, pos_slice=-1)
+    model = tiny_model(arch)
+    dla = direct_logit_attribution(model, tokens, answer, wrong, granularity="head")
+    ours = dla.values[[i for i, k in enumerate(_kinds(dla)) if k == "head"]]
+    w = model.weights
+    value_bias = w.b_V if w.ln1_b is None else w.b_V + torch.einsum("ld,lhde->lhe", w.ln1_b, w.W_V)
+    constant = torch.einsum("lhe,lhed->lhd", value_bias, w.W_O).reshape(-1, w.d_model)
+    scaled = cache.apply_ln_to_stack(constant[:, None].expand(-1, 3, -1), layer=-1, pos_slice=-1)
+    moved = (scaled * w.ln_final_w * (w.W_U[:, answer] - w.W_U[:, wrong]).T).sum(-1)
+    assert torch.allclose(ours.float() - moved, reference, atol=FP32_NOISE_TOL)
+
+
+def test_logit_lens_final_layer_is_the_model_and_matches_transformer_lens(model, tokens):
+    lens = lens_logits(model, tokens, position=-1)
+    with torch.no_grad():
+        logits = model.run(tokens)
+        _, cache = model.run_with_cache(tokens)
+    assert lens.shape == (model.n_layers + 1, tokens.shape[0], model.d_vocab)
+    assert torch.allclose(lens[-1], logits[:, -1], atol=FP32_NOISE_TOL)
+    accumulated = cache.accumulated_resid(layer=None, pos_slice=-1)
+    normed = cache.apply_ln_to_stack(accumulated, layer=-1, pos_slice=-1, recompute_ln=True)
+    w = model.weights
+    assert torch.allclose(lens, normed @ w.W_U + w.b_U, atol=FP32_NOISE_TOL)
+    table = logit_lens(model, tokens, answer=5, wrong=6)
+    final = table.df[table.df["layer"] == model.n_layers]
+    assert final["kl_to_final"].abs().max() < 1e-6
+    diff = (logits[:, -1, 5] - logits[:, -1, 6]).tolist()
+    assert final["logit_diff"].tolist() == pytest.approx(diff, abs=FP32_NOISE_TOL)
+    assert table.plot().data and table.to_json().startswith("{")
+
+
+def test_competing_answers_are_head_dla_of_each_answer(model, tokens):
+    result = competing_answer_attribution(model, tokens, memorised=7, in_context=[5, 6, 8])
+    diff = direct_logit_attribution(model, tokens, [5, 6, 8], 7, granularity="head")
+    heads = diff.values[[i for i, k in enumerate(_kinds(diff)) if k == "head"]]
+    assert torch.allclose((result.in_context - result.memorised).reshape(heads.shape), heads, atol=1e-8)
+    assert list(result.df.columns[:5]) == ["layer", "head", "memorised", "in_context", "difference"]
+    assert result.df["difference"].tolist() == pytest.approx(heads.mean(-1).tolist(), abs=1e-8)
+    assert result.plot().data
+
+
+def test_value_scaling_at_zero_and_one_equals_weight_edits(model, tokens):
+    result = value_scaling(model, tokens, (1, 2), [0.0, 1, 2.5], answer=5, wrong=6)
+    w = model.weights
+    with torch.no_grad():
+        clean = model.run(tokens)[:, -1]
+        W_O = w.W_O.clone()
+        W_O[1, 2] = 0
+        ablated = forward(replace(w, W_O=W_O), tokens)[:, -1]
+    by_alpha = {a: g for a, g in result.df.groupby("alpha")}
+    for alpha, logits in ((1.0, clean), (0.0, ablated)):
+        got = by_alpha[alpha]["logit_diff"].tolist()
+        assert got == pytest.approx((logits[:, 5] - logits[:, 6]).tolist(), abs=FP32_NOISE_TOL)
+        prob = logits.double().softmax(-1)[:, 5].tolist()
+        assert by_alpha[alpha]["answer_prob"].tolist() == pytest.approx(prob, abs=1e-6)
+    assert len(result.summary()) == 3 and result.plot().data
+
+
+def test_scaling_values_equals_scaling_z_and_grouped_heads_need_z():
+    gpt2 = tiny_model("gpt2")
+    tokens = torch.randint(4, 64, (2, 7))
+    with torch.no_grad():
+        via_v = gpt2.run_with_hooks(tokens, fwd_hooks=value_scaling_hooks(gpt2, "L1H3", 1.7, "v"))
+        via_z = gpt2.run_with_hooks(tokens, fwd_hooks=value_scaling_hooks(gpt2, "L1H3", 1.7, "z"))
+        clean = gpt2.run(tokens)
+    assert torch.allclose(via_v, via_z, atol=FP32_NOISE_TOL)
+    assert (via_v - clean).abs().max() > 1e-3
+    llama = tiny_model("llama")
+    with pytest.raises(ValueError, match="shared by 2 query heads"):
+        value_scaling_hooks(llama, (0, 1), 2.0, "v")
+    assert value_scaling_hooks(llama, (0, 1), 2.0)[0][0] == "blocks.0.attn.hook_z"
+
+
+def test_bad_inputs_are_rejected_with_clear_errors():
+    model = tiny_model("gpt2")
+    tokens = torch.randint(4, 64, (2, 6))
+    with pytest.raises(ValueError, match="unknown head \\(5, 0\\): layer 5 is out of range"):
+        value_scaling(model, tokens, (5, 0), [1.0], answer=5)
+    with pytest.raises(ValueError, match="head 7 is out of range"):
+        value_scaling(model, tokens, "L1H7", [1.0], answer=5)
+    with pytest.raises(ValueError, match="cannot read head 'banana'"):
+        parse_head("banana", 2, 4)
+    with pytest.raises(TypeError, match="alpha must be a real number; got 'x'"):
+        value_scaling(model, tokens, (1, 0), ["x"], answer=5)
+    with pytest.raises(TypeError, match="non-empty list of real numbers"):
+        value_scaling(model, tokens, (1, 0), "2", answer=5)
+    with pytest.raises(
+        ValueError, match="answer token id 64 is out of the vocabulary; expected 0 <= id < 64"
+    ):
+        direct_logit_attribution(model, tokens, answer=64)
+    with pytest.raises(ValueError, match="wrong token id -1 is out of the vocabulary"):
+        direct_logit_attribution(model, tokens, answer=5, wrong=[3, -1])
+    with pytest.raises(ValueError, match="got 3 answer tokens for 2 prompts"):
+        direct_logit_attribution(model, tokens, answer=[4, 5, 6])
+    with pytest.raises(ValueError, match="position 6 is out of range"):
+        direct_logit_attribution(model, tokens, answer=5, position=6)
+    with pytest.raises(ValueError, match="not a single token"):
+        direct_logit_attribution(model, tokens, answer="t5 t6")
+
+
+def test_results_export(tokens):
+    model = tiny_model("gpt2")
+    dla = direct_logit_attribution(model, tokens, 5, 6)
+    assert set(dla.df.columns) >= {"component", "kind", "layer", "head", "prompt", "pos", "score"}
+    assert len(dla.df) == len(dla.labels) * tokens.shape[0]
+    assert dla.top(3)["score"].abs().is_monotonic_decreasing
+    assert dla.head_grid().shape == (2, 4)
+    assert dla.plot().data and '"granularity": "head"' in dla.to_json()
