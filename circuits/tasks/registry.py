@@ -1,0 +1,39 @@
+"""Tasks by name, for any model: a zoo model's own training format, else the generic generator.
+
+Example:
+    >>> from interp.testing import tiny_model
+    >>> len(task_for(tiny_model("gpt2"), "induction", n_prompts=3))
+    3
+"""
+
+from typing import Any
+
+TASK_NAMES = ("induction", "successor", "retrieval", "arithmetic", "ioi", "greater_than")
+"""Every task name :func:`task_for` builds."""
+
+
+def task_for(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> Any:
+    """Task ``name`` for ``model``.
+
+    A zoo model (spec ``zoo:NAME``) gets the task in the format its card records,
+    so prompts are in its training distribution; any other model gets the
+    generic generator's defaults.
+
+    Raises:
+        ValueError: An unknown task name, a zoo model that was not trained on a zoo
+            task, or a tokenizer that cannot express the task.
+    """
+    import circuits.tasks as tasks
+
+    if name not in TASK_NAMES:
+        raise ValueError(f"unknown task {name!r}; expected one of {list(TASK_NAMES)}")
+    if str(model.spec).startswith("zoo:"):
+        from interp.zoo import zoo_card
+
+        card = zoo_card(model.spec.removeprefix("zoo:"))
+        listed = {t["name"]: t.get("kwargs", {}) for t in card.get("tasks", [])}
+        if name in listed:
+            return tasks.zoo_task(model, name, dict(listed[name]), n_prompts=n_prompts, seed=seed)
+        if name in tasks.ZOO_TASKS:
+            raise ValueError(f"{model.spec} was not trained on {name!r}; its tasks are {sorted(listed)}")
+    return getattr(tasks, f"{name}_task")(model, n_prompts=n_prompts, seed=seed)

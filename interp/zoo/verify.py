@@ -1,0 +1,404 @@
+"""Cards from causal evidence: single-head mean ablation per task, read with attention patterns.
+
+For each task a zoo model was trained on, :func:`verify`:
+
+1. samples fresh prompts of the task (seeded) and a reference batch, and measures accuracy
+   and logit difference;
+2. mean-ablates each head alone (its ``hook_z`` replaced by the per-position mean over the
+   reference batch) and records the drop in accuracy and logit difference;
+3. keeps as evidence the heads whose own ablation lowers accuracy by :data:`MIN_DROP` or the
+   logit difference by :data:`MIN_LOGIT_DIFF_SHARE` of its baseline; the task's heads
+   (``task_heads`` in the card) are the smallest prefix of these, in order of accuracy drop,
+   whose joint ablation cuts the task's accuracy to at most :data:`HALF` of the baseline
+   (redundant heads, such as several induction heads, matter only together);
+4. names each evidence head's role from its attention pattern on the task's prompts: attention
+   from the metric position to the token after the current token's earlier occurrence
+   (``induction``) or to the previous token (``previous_token``); to the set member
+   (``successor``, with the share of prompts whose head output, read straight through the
+   unembedding, ranks the member's successor above every other member of its set); to the
+   needle's value (``retrieval``); to the operand digits (``arithmetic``). A head that
+   attends to the set member but whose own output does not rank the successor first on at
+   least :data:`SUCCESSOR_DIRECT_MIN` of the prompts only moves the member (``successor_mover``):
+   the increment happens after it. A task below :data:`MIN_LEARNED` accuracy claims no heads. A head that
+   matters but shows none of these patterns is listed as ``{task}_other``;
+5. ablates the task's heads together, and as many other heads drawn at random
+   :data:`N_RANDOM` times, and writes everything into ``card.json`` and ``card.md``.
+
+No head-finder code is used: the roles come from ablation and patterns alone.
+
+Example:
+    >>> head_label(1, 2)
+    'L1H2'
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+HALF = 0.45
+"""The task's heads together must cut accuracy to at most this share of the baseline (a margin
+below the one half the tests require)."""
+MIN_LEARNED = 0.5
+"""A task whose baseline accuracy is below this is reported as not learned and claims no heads."""
+SUCCESSOR_DIRECT_MIN = 0.5
+"""Least direct-successor rate for a head to be a ``successor`` head rather than a ``successor_mover``."""
+MIN_DROP = 0.05
+"""Smallest single-head accuracy drop (absolute) for a head to be a candidate."""
+MIN_LOGIT_DIFF_SHARE = 0.05
+"""Or smallest single-head logit-difference drop, as a share of the baseline logit difference."""
+MAX_HEADS = 4
+"""Most heads in a task's smallest sufficient set."""
+N_RANDOM = 5
+"""Random head sets drawn as the control."""
+EVAL_PROMPTS = 256
+"""Prompts per task for the documented accuracy."""
+EVAL_SEED = 1234
+"""Seed of the documented evaluation prompts (the reference batch uses ``EVAL_SEED + 1``)."""
+PATTERN_MIN = 0.3
+"""Least mean attention to the role's target for a pattern to count."""
+
+
+def head_label(layer: int, head: int) -> str:
+    """``L{layer}H{head}``."""
+    return f"L{layer}H{head}"
+
+
+def parse_label(label: str) -> tuple[int, int]:
+    """``(layer, head)`` of ``"L1H2"``."""
+    layer, head = label[1:].split("H")
+    return int(layer), int(head)
+
+
+def mean_ablation_hooks(
+    model, heads: list[tuple[int, int]], reference_tokens: Int[Tensor, "batch pos"]
+) -> list[tuple[str, Any]]:
+    """Hooks replacing each head's ``hook_z`` by its per-position mean over ``reference_tokens``."""
+    layers = sorted({layer for layer, _ in heads})
+    names = [f"blocks.{layer}.attn.hook_z" for layer in layers]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(reference_tokens, names_filter=names)
+    hooks = []
+    for layer in layers:
+        hs = [h for ll, h in heads if ll == layer]
+        mean = cache[f"blocks.{layer}.attn.hook_z"].mean(0, keepdim=True)
+
+        def hook(z, hook, hs=hs, mean=mean):
+            z = z.clone()
+            z[:, :, hs] = mean[:, : z.shape[1], hs].expand(z.shape[0], -1, -1, -1)
+            return z
+
+        hooks.append((f"blocks.{layer}.attn.hook_z", hook))
+    return hooks
+
+
+def task_scores(model, task, reference_tokens: Tensor | None = None, heads=()) -> dict[str, float]:
+    """Mean accuracy and logit difference of ``task``, with ``heads`` mean-ablated."""
+    with torch.no_grad():
+        if heads:
+            hooks = mean_ablation_hooks(model, list(heads), reference_tokens)
+            logits = model.run_with_hooks(task.clean_tokens, fwd_hooks=hooks)
+        else:
+            logits = model.run(task.clean_tokens)
+    return {
+        "accuracy": float(task.accuracy(logits).mean()),
+        "logit_diff": float(task.logit_diff(logits).mean()),
+    }
+
+
+def _targets(task, model) -> dict[str, Int[Tensor, " batch"] | Tensor]:
+    """Per prompt, the key position each role's pattern should attend to from the metric position."""
+    meta, pos = task.metadata, task.positions
+    if task.name == "induction":
+        return {"induction": pos - torch.tensor(meta["period"].to_numpy()) + 1}
+    if task.name == "successor":
+        return {"successor": torch.tensor(meta["member_pos"].to_numpy())}
+    if task.name == "retrieval":
+        return {"retrieval": torch.tensor(meta["needle_pos"].to_numpy()) + 2}
+    return {}
+
+
+def pattern_scores(model, task) -> pd.DataFrame:
+    """Per head, attention from the metric position to each role's target (and to the previous token)."""
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.n_layers)]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(task.clean_tokens, names_filter=names)
+    idx = torch.arange(len(task))
+    rows = []
+    targets = _targets(task, model)
+    for layer in range(model.n_layers):
+        pattern: Float[Tensor, "batch head q k"] = cache[names[layer]]
+        at_metric = pattern[idx, :, task.positions]  # [batch head k]
+        prev = pattern.diagonal(offset=-1, dim1=-2, dim2=-1)[:, :, 1:].mean((0, 2))  # previous token
+        for head in range(model.n_heads):
+            row = {"layer": layer, "head": head, "previous_token": float(prev[head])}
+            for role, key in targets.items():
+                row[role] = float(at_metric[idx, head, key].mean())
+            if task.name == "arithmetic":
+                n_digits = int(task.clean_tokens.shape[1] - 1 - 3) // 3
+                start = int(task.clean_tokens.shape[1]) - (3 * n_digits + 3)
+                operands = [start + k for k in range(n_digits)] + [
+                    start + n_digits + 1 + k for k in range(n_digits)
+                ]
+                row["arithmetic"] = float(at_metric[:, head, operands].sum(-1).mean())
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def successor_direct(model, task, layer: int, head: int) -> float:
+    """Share of prompts where the head's output, through ``ln_final`` scale and ``W_U``, ranks the
+    successor first among the members of the prompt's set."""
+    from interp.zoo.vocab import zoo_sets
+
+    w = model.weights
+    names = [f"blocks.{layer}.attn.hook_z", "ln_final.hook_scale"]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(task.clean_tokens, names_filter=names)
+    idx = torch.arange(len(task))
+    z = cache[names[0]][idx, task.positions, head]  # [batch d_head]
+    out = z @ w.W_O[layer, head]
+    scale = cache[names[1]][idx, task.positions]
+    logits = (out / scale) * w.ln_final_w
+    logits = logits @ w.W_U
+    sets = {
+        name: torch.tensor([model.to_single_token(m) for m in members])
+        for name, members in zoo_sets().items()
+    }
+    hits = []
+    for i, name in enumerate(task.metadata["set"]):
+        members = sets[name]
+        best = members[logits[i, members].argmax()]
+        hits.append(float(best == task.answer_tokens[i]))
+    return float(np.mean(hits))
+
+
+def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
+    """Ablation and pattern evidence for one task; see the module docstring."""
+    base = task_scores(model, task)
+    heads = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
+    rows = []
+    for head in heads:
+        s = task_scores(model, task, reference.clean_tokens, [head])
+        rows.append(
+            {
+                "layer": head[0],
+                "head": head[1],
+                "accuracy": s["accuracy"],
+                "accuracy_drop": base["accuracy"] - s["accuracy"],
+                "logit_diff_drop": base["logit_diff"] - s["logit_diff"],
+            }
+        )
+    single = pd.DataFrame(rows).merge(pattern_scores(model, task), on=["layer", "head"])
+    base_ld = max(base["logit_diff"], 1e-6)
+    single["evidence"] = (single["accuracy_drop"] >= MIN_DROP) | (
+        single["logit_diff_drop"] >= MIN_LOGIT_DIFF_SHARE * base_ld
+    )
+    ranked = single[single["evidence"]].sort_values(["accuracy_drop", "logit_diff_drop"], ascending=False)
+    chosen: list[tuple[int, int]] = []
+    joint = base
+    for r in ranked.itertuples():
+        if len(chosen) >= MAX_HEADS or base["accuracy"] < MIN_LEARNED:
+            break
+        chosen.append((int(r.layer), int(r.head)))
+        joint = task_scores(model, task, reference.clean_tokens, chosen)
+        if joint["accuracy"] <= HALF * base["accuracy"]:
+            break
+    sufficient = bool(chosen) and joint["accuracy"] <= 0.5 * base["accuracy"]
+    tried = [head_label(*h) for h in chosen]
+    if not sufficient:  # distributed: no small set of heads carries the task; claim none
+        chosen = []
+    roles = {}
+    for r in ranked.itertuples():
+        row = single[(single["layer"] == r.layer) & (single["head"] == r.head)].iloc[0]
+        task_role = float(row[task.name]) if task.name in row else 0.0
+        role = f"{task.name}_other"
+        if task.name == "induction" and row["previous_token"] > max(task_role, PATTERN_MIN):
+            role = "previous_token"
+        elif task_role >= PATTERN_MIN:
+            role = task.name
+        elif row["previous_token"] >= PATTERN_MIN:
+            role = "previous_token"
+        roles[head_label(int(r.layer), int(r.head))] = role
+    extra: dict[str, Any] = {"learned": base["accuracy"] >= MIN_LEARNED, "sufficient": sufficient}
+    if task.name == "successor":
+        rates = {label: successor_direct(model, task, *parse_label(label)) for label in roles}
+        extra["direct_successor_rate"] = rates
+        for label, rate in rates.items():
+            if roles[label] == "successor" and rate < SUCCESSOR_DIRECT_MIN:
+                roles[label] = "successor_mover"
+    by_role: dict[str, list[str]] = {}
+    for label, role in roles.items():
+        by_role.setdefault(role, []).append(label)
+    role_ablation = {
+        role: {
+            "heads": labels,
+            **task_scores(model, task, reference.clean_tokens, [parse_label(x) for x in labels]),
+        }
+        for role, labels in by_role.items()
+    }
+    rng = np.random.default_rng(seed)
+    others = [h for h in heads if h not in chosen]
+    random_sets, random_acc = [], []
+    for _ in range(N_RANDOM if chosen else 0):
+        pick = [others[i] for i in rng.choice(len(others), size=len(chosen), replace=False)]
+        random_sets.append([head_label(*h) for h in pick])
+        random_acc.append(task_scores(model, task, reference.clean_tokens, pick)["accuracy"])
+    return {
+        "task": task.name,
+        "baseline": base,
+        "heads": roles,
+        "task_heads": [head_label(*h) for h in chosen],
+        "joint_ablation": {"heads": tried, **joint},
+        "role_ablation": role_ablation,
+        "random_ablation": {"sets": random_sets, "accuracy": random_acc},
+        "single_head": single.round(4).to_dict(orient="records"),
+        **extra,
+    }
+
+
+def verify(checkpoint: str | Path, *, n_prompts: int = EVAL_PROMPTS, seed: int = EVAL_SEED) -> dict[str, Any]:
+    """Measure a zoo checkpoint's tasks and heads and write ``card.json`` and ``card.md`` beside it.
+
+    Returns:
+        The updated card.
+    """
+    from circuits.tasks import zoo_task
+    from interp import load_model
+
+    folder = Path(checkpoint)
+    card = json.loads((folder / "card.json").read_text())
+    model = load_model(str(folder), device="cpu")
+    results, accuracy, heads, task_heads = [], {}, {}, {}
+    for k, spec in enumerate(card["tasks"]):
+        task = zoo_task(model, spec["name"], spec["kwargs"], n_prompts=n_prompts, seed=seed + 1000 * k)
+        reference = zoo_task(
+            model, spec["name"], spec["kwargs"], n_prompts=n_prompts, seed=seed + 1000 * k + 1
+        )
+        res = verify_task(model, task, reference, seed=seed)
+        results.append(res)
+        accuracy[task.name] = round(res["baseline"]["accuracy"], 4)
+        task_heads[task.name] = res["task_heads"]
+        if res["learned"]:
+            for label, role in res["heads"].items():
+                heads.setdefault(role, []).append(label)
+    card |= {
+        "accuracy": accuracy,
+        "evaluation": {"n_prompts": n_prompts, "seed": seed, "seed_rule": "seed + 1000 * task index"},
+        "heads": heads,
+        "task_heads": task_heads,
+        "evidence": results,
+        "method": (
+            "single-head mean ablation of hook_z (per-position mean over a reference batch of the task) "
+            "plus attention-pattern inspection at the metric position; see interp.zoo.verify"
+        ),
+    }
+    (folder / "card.json").write_text(json.dumps(card, indent=1))
+    (folder / "card.md").write_text(card_markdown(card))
+    return card
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """A readable card: description, architecture, recipe, accuracy, heads with their evidence."""
+    a, r = card["architecture"], card["recipe"]
+    lines = [
+        f"# zoo:{card['name']}",
+        "",
+        card["description"],
+        "",
+        "## Architecture",
+        "",
+        f"GPT-2 ({a['class']}), {a['n_layers']} layers x {a['n_heads']} heads, d_model {a['d_model']}, "
+        f"d_head {a['d_head']}, d_mlp {a['d_mlp']}, n_ctx {a['n_ctx']}, vocabulary {a['d_vocab']} words, "
+        f"{a['n_params']:,} parameters. Attention-only layers (MLP zeroed and frozen): "
+        f"{a['attn_only_layers'] or 'none'}.",
+        "",
+        "## Recipe",
+        "",
+        f"{r['steps']} steps of AdamW (lr {r['lr']}, weight decay {r['weight_decay']}), batch {r['batch']}, "
+        f"seed {r['seed']}, induction-only warm-up {r['induction_warmup']} steps; trained in "
+        f"{card['training']['seconds']} s on {card['training']['threads']} CPU thread(s). "
+        f"Retrain: `python -m interp.zoo.train {card['name']}`.",
+        "",
+        "| task | weight | format |",
+        "|---|---|---|",
+        *[f"| {t['name']} | {t['weight']} | {t['kwargs']} |" for t in card["tasks"]],
+        "",
+        "## Accuracy",
+        "",
+        f"On {card['evaluation']['n_prompts']} fresh prompts per task, seed {card['evaluation']['seed']} "
+        "(+1000 per task index), argmax over the full vocabulary.",
+        "",
+        "| task | accuracy | logit diff |",
+        "|---|---|---|",
+        *[
+            f"| {e['task']} | {e['baseline']['accuracy']:.3f} | {e['baseline']['logit_diff']:.2f} |"
+            for e in card["evidence"]
+        ],
+        "",
+        "## Heads by role",
+        "",
+        card["method"] + ".",
+        "",
+    ]
+    for e in card["evidence"]:
+        lines += [f"### {e['task']}", ""]
+        if not e["learned"]:
+            lines += [
+                f"Not learned: accuracy {e['baseline']['accuracy']:.3f} is below {MIN_LEARNED}; no heads are "
+                "claimed for it (the ablation numbers stay in card.json under evidence).",
+                "",
+            ]
+            continue
+        if not e["heads"]:
+            lines += ["No head's single ablation lowers accuracy by the threshold; no heads claimed.", ""]
+            continue
+        lines += [
+            "| head | role | accuracy drop (single) | logit-diff drop | attention to target |",
+            "|---|---|---|---|---|",
+        ]
+        for label, role in e["heads"].items():
+            layer, head = parse_label(label)
+            row = next(s for s in e["single_head"] if s["layer"] == layer and s["head"] == head)
+            target = (
+                row.get(e["task"], row["previous_token"])
+                if role != "previous_token"
+                else row["previous_token"]
+            )
+            lines.append(
+                f"| {label} | {role} | {row['accuracy_drop']:.3f} | {row['logit_diff_drop']:.2f} "
+                f"| {target:.2f} |"
+            )
+        j, rnd = e["joint_ablation"], e["random_ablation"]["accuracy"]
+        if not e["sufficient"]:
+            lines += [
+                "",
+                f"Distributed: ablating the {len(j['heads'])} strongest heads ({', '.join(j['heads'])}) "
+                f"together takes accuracy from {e['baseline']['accuracy']:.3f} only to {j['accuracy']:.3f}, "
+                "not below half, so no head set is claimed as sufficient for this task.",
+                "",
+            ]
+            continue
+        lines += [
+            "",
+            f"Ablating {', '.join(j['heads'])} together: accuracy {e['baseline']['accuracy']:.3f} -> "
+            f"{j['accuracy']:.3f}. The same number of other heads at random ({len(rnd)} draws): "
+            f"{', '.join(f'{x:.3f}' for x in rnd)}.",
+        ]
+        for role, r in e["role_ablation"].items():
+            lines.append(
+                f"Ablating every {role} head ({', '.join(r['heads'])}) together: "
+                f"accuracy {r['accuracy']:.3f}."
+            )
+        if "direct_successor_rate" in e:
+            rates = ", ".join(f"{k} {v:.2f}" for k, v in e["direct_successor_rate"].items())
+            lines.append(
+                f"Share of prompts where the head's own output through the unembedding ranks the successor "
+                f"first among the set: {rates}."
+            )
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,210 @@
+"""Tests of the task library: shapes, answers that follow from the prompts, metrics, refusals."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from jaxtyping import TypeCheckError
+
+from circuits.tasks import (
+    Task,
+    arithmetic_task,
+    greater_than_task,
+    induction_task,
+    ioi_task,
+    retrieval_grid,
+    retrieval_task,
+    successor_task,
+    zoo_task,
+)
+from circuits.tasks.retrieval import HAYSTACK, haystack_sentences
+from circuits.tasks.token_sets import ORDINAL_SETS
+from interp import load_model
+from interp.testing import tiny_model
+from interp.zoo.vocab import zoo_filler
+
+FILL = zoo_filler()
+
+
+@pytest.fixture(scope="module")
+def word_model():
+    """A tiny random GPT-2 over the zoo's word vocabulary (digits, set members, filler words)."""
+    from interp.zoo.train import RECIPES, build_model
+    from interp.zoo.vocab import zoo_tokenizer
+
+    recipe = replace(RECIPES["organism"], n_layers=1, d_mlp=16, attn_only_layers=())
+    return load_model(build_model(recipe), tokenizer=zoo_tokenizer(), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def gpt2_tiny():
+    return tiny_model("gpt2")
+
+
+def words(model, ids):
+    return [model.tokenizer.decode([int(i)]).strip() for i in ids]
+
+
+def test_task_validates_shapes():
+    good = dict(
+        name="t",
+        clean_tokens=torch.zeros(2, 3, dtype=torch.long),
+        corrupted_tokens=torch.zeros(2, 3, dtype=torch.long),
+        answer_tokens=torch.zeros(2, dtype=torch.long),
+        wrong_tokens=torch.ones(2, dtype=torch.long),
+        positions=torch.tensor([1, 2]),
+        metadata=pd.DataFrame({"a": [0, 1]}),
+    )
+    Task(**good)
+    # Shape and Literal checks fail in jaxtyping's checker under pytest, in __post_init__ otherwise.
+    bad_input = (ValueError, TypeCheckError)
+    with pytest.raises(bad_input, match="corrupted_tokens"):
+        Task(**good | {"corrupted_tokens": torch.zeros(2, 4, dtype=torch.long)})
+    with pytest.raises(ValueError, match="positions must lie"):
+        Task(**good | {"positions": torch.tensor([1, 3])})
+    with pytest.raises(bad_input, match="metric"):
+        Task(**good | {"metric": "kl"})
+    with pytest.raises(ValueError, match="metadata has 1 rows"):
+        Task(**good | {"metadata": pd.DataFrame({"a": [0]})})
+
+
+def test_metrics_read_each_prompts_position():
+    task = Task(
+        name="t",
+        clean_tokens=torch.zeros(2, 3, dtype=torch.long),
+        corrupted_tokens=torch.zeros(2, 3, dtype=torch.long),
+        answer_tokens=torch.tensor([1, 2]),
+        wrong_tokens=torch.tensor([0, 0]),
+        positions=torch.tensor([0, 2]),
+        metadata=pd.DataFrame({"i": [0, 1]}),
+    )
+    logits = torch.zeros(2, 3, 4)
+    logits[0, 0, 1] = 2.0  # prompt 0 reads position 0: right
+    logits[1, 0, 2] = 5.0  # prompt 1 reads position 2, not 0: wrong there
+    logits[1, 2, 3] = 1.0
+    assert task.logit_diff(logits).tolist() == [2.0, 0.0]
+    assert task.accuracy(logits).tolist() == [1.0, 0.0]
+    probs = task.answer_prob(logits)
+    assert probs[0] == pytest.approx(np.exp(2) / (np.exp(2) + 3))
+    assert torch.equal(task.score(logits), task.logit_diff(logits))
+    # Logits already read at the metric positions give the same values.
+    read = logits[torch.arange(2), task.positions][:, None]
+    assert torch.equal(task.logit_diff(read), task.logit_diff(logits))
+
+
+def test_induction_answers_repeat_the_first_copy(gpt2_tiny):
+    task = induction_task(gpt2_tiny, n_prompts=16, seq_len=24, seed=3)
+    toks = task.clean_tokens
+    assert toks.shape == task.corrupted_tokens.shape == (16, 25)
+    assert (toks[:, 0] == 1).all()  # BOS
+    for i, row in task.metadata.iterrows():
+        pos, period = int(task.positions[i]), int(row["period"])
+        assert toks[i, pos] == toks[i, pos - period]
+        assert task.answer_tokens[i] == toks[i, pos - period + 1] == toks[i, pos + 1]
+        assert task.wrong_tokens[i] not in toks[i].tolist()
+    assert task.metadata["period"].nunique() > 3  # random periods
+    again = induction_task(gpt2_tiny, n_prompts=16, seq_len=24, seed=3)
+    assert torch.equal(again.clean_tokens, toks)
+
+
+def test_successor_list_form_on_word_vocabulary(word_model):
+    task = successor_task(word_model, sets=("days", "months", "letters"), n_prompts=30, seed=1)
+    for i, row in task.metadata.iterrows():
+        s = ORDINAL_SETS[row["set"]]
+        shown = words(word_model, task.clean_tokens[i, 1:])
+        assert shown == list(s.members[s.members.index(shown[0]) :][: len(shown)]) or s.cyclic
+        assert words(word_model, [task.answer_tokens[i]]) == [s.successor(shown[-1])]
+        assert words(word_model, [task.wrong_tokens[i]]) == [shown[-1]]
+    assert set(task.metadata["set"]) == {"days", "months", "letters"}
+
+
+def test_successor_recall_form(word_model):
+    from interp.zoo.vocab import zoo_filler
+
+    task = successor_task(
+        word_model, sets=("days", "ordinals"), form="recall", filler=zoo_filler(), seq_len=10
+    )
+    for i, row in task.metadata.iterrows():
+        member = words(word_model, [task.clean_tokens[i, row["member_pos"]]])[0]
+        assert words(word_model, [task.answer_tokens[i]])[0] == ORDINAL_SETS[row["set"]].successor(member)
+        assert task.corrupted_tokens[i, row["member_pos"]] != task.clean_tokens[i, row["member_pos"]]
+    assert words(word_model, task.clean_tokens[:, -1]) == ["next"] * len(task)
+
+
+def test_arithmetic_answers_are_the_result_digits(word_model):
+    for op in ("add", "sub"):
+        task = arithmetic_task(word_model, n_prompts=32, n_digits=3, operation=op, seed=2)
+        for i, row in task.metadata.iterrows():
+            result = row["a"] + row["b"] if op == "add" else row["a"] - row["b"]
+            digits = f"{result:0{4}d}"
+            assert words(word_model, [task.answer_tokens[i]])[0] == digits[row["digit"]]
+            # Counterfactual operands change the digit asked for.
+            assert task.wrong_tokens[i] != task.answer_tokens[i]
+
+
+def test_retrieval_filler_form_and_grid(word_model):
+    grid = retrieval_grid(
+        word_model, context_lens=(32, 40), depths=(0.0, 0.5, 1.0), n_per_depth=3, form="filler", filler=FILL
+    )
+    assert set(grid) == {32, 40}
+    for n, task in grid.items():
+        assert task.clean_tokens.shape == (9, n)
+        for i, row in task.metadata.iterrows():
+            p = int(row["needle_pos"])
+            assert words(word_model, task.clean_tokens[i, p : p + 3])[1] == "is"
+            assert task.answer_tokens[i] == task.clean_tokens[i, p + 2]
+            assert task.clean_tokens[i, -2] == task.clean_tokens[i, p]  # the question names the key
+            assert task.corrupted_tokens[i, p + 2] == task.wrong_tokens[i]
+            # Two distractor needles with other keys and values.
+            assert words(word_model, task.clean_tokens[i]).count("is") == 3
+            assert task.wrong_tokens[i] not in task.clean_tokens[i].tolist()
+        assert sorted(task.metadata["depth"].unique()) == [0.0, 0.5, 1.0]
+
+
+def test_haystack_is_shipped_with_its_source():
+    assert HAYSTACK.is_file() and (HAYSTACK.parent / "SOURCE.md").is_file()
+    assert len(haystack_sentences()) > 300
+
+
+def test_zoo_task_formats(word_model):
+    task = zoo_task(word_model, "induction", {"seq_len": 20, "span": [3, 6]}, n_prompts=4)
+    assert task.clean_tokens.shape == (4, 21)
+
+
+def test_refusals_name_the_offending_string(gpt2_tiny, word_model):
+    with pytest.raises(ValueError, match="'Monday' \\(member of set 'days'\\) is not a single token"):
+        successor_task(gpt2_tiny, sets=("days",))
+    with pytest.raises(ValueError, match="'0' \\(digit\\) is not a single token"):
+        arithmetic_task(gpt2_tiny)
+    with pytest.raises(ValueError, match="'Mary' \\(name\\)"):
+        ioi_task(gpt2_tiny)
+    with pytest.raises(ValueError, match="'00' \\(two-digit year\\)|does not know"):
+        greater_than_task(gpt2_tiny)
+    with pytest.raises(ValueError, match="does not know 'The'"):
+        retrieval_task(gpt2_tiny, context_len=30)
+    with pytest.raises(ValueError, match="'sandwich' \\(needle value\\)"):
+        retrieval_task(word_model, form="filler", context_len=40, values=["apple", "sandwich"], filler=FILL)
+    with pytest.raises(ValueError, match="is 41 tokens long; expected at most the model's context of 32"):
+        induction_task(gpt2_tiny, seq_len=40)
+    with pytest.raises(ValueError, match="context of 64"):
+        retrieval_task(word_model, form="filler", context_len=65, filler=FILL)
+    with pytest.raises(ValueError, match="unknown token set 'weekdays'"):
+        successor_task(word_model, sets=("weekdays",))
+    with pytest.raises(ValueError, match="filler word 'Monday' is a set member"):
+        successor_task(word_model, sets=("days",), form="recall", filler=["the", "Monday"])
+
+
+def test_real_tokenizer_llama2c(stories260k):
+    """The real TinyStories tokenizer: induction and text retrieval work; sets it cannot spell are refused."""
+    task = induction_task(stories260k, n_prompts=8, seq_len=30, seed=0)
+    assert task.clean_tokens.shape == (8, 31) and (task.clean_tokens[:, 0] == 1).all()
+    task = retrieval_task(stories260k, context_len=200, depths=(0.0, 0.5, 1.0), n_prompts=6, seed=0)
+    assert task.clean_tokens.shape == (6, 200)
+    text = stories260k.to_string(task.clean_tokens[1])
+    assert "secret word of the" in text and "Areopagitica" not in text
+    with pytest.raises(ValueError, match="'Monday' \\(member of set 'days'\\) is not a single token"):
+        successor_task(stories260k, sets=("days",))
+    with pytest.raises(ValueError, match="context of 512"):
+        retrieval_task(stories260k, context_len=600)
