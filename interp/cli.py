@@ -3,7 +3,14 @@
 Subcommands:
 
 - ``interp info MODEL``: the model's shape and head count;
-- ``interp heads MODEL [--kinds ...]``: score every head of each kind.
+- ``interp heads MODEL [--kinds ...]``: score every head of each kind (the report adds
+  ablations with random-head controls and attention patterns);
+- ``interp patch MODEL --task T --sweep {heads,heads-by-pos,resid,attn,mlp}``: activation patching;
+- ``interp discover MODEL --task T --method {patching,eap,eap-ig,sae}``: find a task's circuit;
+- ``interp ablate MODEL --heads L5H1,L6H9 --task T``: ablate heads against random controls;
+- ``interp dla MODEL --task T``: direct logit attribution;
+- ``interp compose MODEL``: Q/K/V composition scores between heads;
+- ``interp zoo list`` / ``interp zoo train NAME``: the model zoo.
 
 Every command that computes something writes CSV and JSON into ``--out``
 (default ``out/<command>``), and with ``--report PATH`` a self-contained HTML
@@ -16,11 +23,9 @@ an unknown config key). Errors are one line on stderr.
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -71,12 +76,6 @@ def _load(args: argparse.Namespace):
     return load_model(args.model, device=args.device, dtype=DTYPES[args.dtype])
 
 
-def _write_table(out: Path, name: str, df: Any, payload: str | None = None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / f"{name}.csv", index=False)
-    (out / f"{name}.json").write_text(payload if payload is not None else df.to_json(orient="records"))
-
-
 def cmd_info(args: argparse.Namespace) -> int:
     summary = _load(args).summary()
     rows = asdict(summary) | {"n_heads_total": summary.n_heads_total}
@@ -88,31 +87,35 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_heads(args: argparse.Namespace) -> int:
-    from circuits.heads import find_heads
+def _run(command: str):
+    """A parser default that loads the model and calls ``circuits.commands.cmd_<command>``."""
 
-    start = time.perf_counter()
-    model = _load(args)
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    scores = find_heads(model, kinds, seed=args.seed)
-    out = Path(args.out)
-    _write_table(out, "heads", scores.df, scores.to_json())
-    top = scores.top(args.top)
-    sys.stdout.write(top[["kind", "layer", "head", "score", "is_head"]].to_string(index=False) + "\n")
-    if args.report:
-        from circuits.report import Report, provenance
+    def run(args: argparse.Namespace) -> int:
+        from circuits import commands
 
-        report = Report(f"Heads of {args.model}")
-        runtime = time.perf_counter() - start
-        report.add_table("Model and provenance", provenance(model, seed=args.seed, runtime_s=runtime))
-        report.add_figure("Head scores", scores.heatmap(), caption="Each kind's score per layer and head.")
-        report.add_table("Top heads", top)
-        report.write(args.report)
-        sys.stdout.write(f"report: {args.report}\n")
-    return 0
+        heads = parse_heads(args.heads) if command == "ablate" else None
+        model = _load(args)
+        handler = getattr(commands, f"cmd_{command}")
+        return handler(args, model, heads) if heads is not None else handler(args, model)
+
+    return run
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from circuits.commands import cmd_zoo
+
+    return cmd_zoo(args)
+
+
+def _add_task_options(parser: argparse.ArgumentParser) -> None:
+    from circuits.commands import GENERIC_TASKS
+
+    parser.add_argument("--task", required=True, help=f"one of {', '.join(GENERIC_TASKS)}")
+    parser.add_argument("--n-prompts", type=int, default=32, help="prompts sampled for the task")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from circuits.commands import DISCOVERY_METHODS, SWEEPS
     from circuits.heads import KINDS
 
     parser = argparse.ArgumentParser(
@@ -130,7 +133,62 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(heads, "heads")
     heads.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, from {','.join(KINDS)}")
     heads.add_argument("--top", type=int, default=5, help="heads per kind to print")
-    heads.set_defaults(func=cmd_heads)
+    heads.set_defaults(func=_run("heads"))
+
+    patch = sub.add_parser("patch", help="activation patching sweep on a task")
+    _add_model_options(patch)
+    _add_output_options(patch, "patch")
+    _add_task_options(patch)
+    patch.add_argument("--sweep", default="heads", choices=list(SWEEPS), help="what to patch")
+    patch.add_argument("--direction", default="denoising", choices=["denoising", "noising"])
+    patch.add_argument("--top", type=int, default=10, help="cells to print")
+    patch.set_defaults(func=_run("patch"))
+
+    discover = sub.add_parser("discover", help="find the heads a task's circuit uses")
+    _add_model_options(discover)
+    _add_output_options(discover, "discover")
+    _add_task_options(discover)
+    discover.add_argument("--method", default="patching", choices=list(DISCOVERY_METHODS))
+    discover.add_argument(
+        "--keep", type=float, default=0.2, help="keep heads scoring >= this share of the max"
+    )
+    discover.set_defaults(func=_run("discover"))
+
+    ablate = sub.add_parser("ablate", help="ablate heads on a task, against random heads")
+    _add_model_options(ablate)
+    _add_output_options(ablate, "ablate")
+    _add_task_options(ablate)
+    ablate.add_argument("--heads", required=True, help="heads to ablate, like L5H1,L6H9")
+    ablate.add_argument("--mode", default="mean", choices=["zero", "mean", "resample", "masking"])
+    ablate.add_argument("--metric", default="accuracy", choices=["accuracy", "logit_diff", "answer_prob"])
+    ablate.add_argument("--n-random", type=int, default=5, help="random head sets for the control")
+    ablate.set_defaults(func=_run("ablate"))
+
+    dla = sub.add_parser("dla", help="direct logit attribution on a task")
+    _add_model_options(dla)
+    _add_output_options(dla, "dla")
+    _add_task_options(dla)
+    dla.add_argument("--granularity", default="head", choices=["layer", "head", "neuron", "source_position"])
+    dla.add_argument("--top", type=int, default=15, help="components to print")
+    dla.set_defaults(func=_run("dla"))
+
+    compose = sub.add_parser("compose", help="Q/K/V composition scores between heads")
+    _add_model_options(compose)
+    _add_output_options(compose, "compose")
+    compose.add_argument("--modes", default="Q,K,V", help="comma-separated, from Q,K,V")
+    compose.add_argument(
+        "--fold-norm", action="store_true", help="fold LayerNorm weights first, as TransformerLens"
+    )
+    compose.add_argument("--top", type=int, default=10, help="pairs to print")
+    compose.set_defaults(func=_run("compose"))
+
+    zoo = sub.add_parser("zoo", help="list the zoo or retrain one of its models")
+    zoo.add_argument("action", choices=["list", "train"])
+    zoo.add_argument("name", nargs="?", default=None, help="the zoo model to train")
+    zoo.add_argument("--steps", type=int, default=None, help="override the recipe's training steps")
+    zoo.add_argument("--out-dir", default=None, help="where to write the checkpoint (default: data/zoo/NAME)")
+    zoo.add_argument("--config", default=None, help="TOML file with the same options (flags win)")
+    zoo.set_defaults(func=_zoo)
     return parser
 
 

@@ -9,7 +9,6 @@ Example:
     >>> model, tokenizer = convert_llama2c("stories260K.bin")  # doctest: +SKIP
 """
 
-
 import hashlib
 import os
 import shutil

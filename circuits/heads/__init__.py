@@ -5,7 +5,11 @@
 
 - :mod:`circuits.heads.induction`: previous-token, duplicate-token and induction heads;
 - :mod:`circuits.heads.successor`: successor heads (Gould et al.);
-- :mod:`circuits.heads.retrieval`: retrieval heads (Wu et al.).
+- :mod:`circuits.heads.retrieval`: retrieval heads (Wu et al.);
+- :mod:`circuits.heads.arithmetic`: arithmetic heads (Zhang et al.).
+
+Finders that need prompts build them with :func:`circuits.tasks.registry.task_for`:
+a zoo model gets its own training format, any other model the generic tasks.
 """
 
 from collections.abc import Callable, Sequence
@@ -17,12 +21,36 @@ from interp import HookedModel
 
 INDUCTION_FAMILY = ("previous_token", "duplicate_token", "induction")
 
+
+def _successor(model: HookedModel, seed: int) -> HeadScores:
+    from circuits.heads.successor import find_successor_heads, token_sets_for
+
+    return find_successor_heads(model, token_sets_for(model), seed=seed)
+
+
+def _retrieval(model: HookedModel, seed: int) -> HeadScores:
+    from circuits.heads.retrieval import find_retrieval_heads_for_task
+    from circuits.tasks.registry import task_for
+
+    return find_retrieval_heads_for_task(model, task_for(model, "retrieval", n_prompts=40, seed=seed))
+
+
+def _arithmetic(model: HookedModel, seed: int) -> HeadScores:
+    from circuits.heads.arithmetic import find_arithmetic_heads_for_task
+    from circuits.tasks.registry import task_for
+
+    return find_arithmetic_heads_for_task(model, task_for(model, "arithmetic", n_prompts=64, seed=seed))
+
+
 FINDERS: dict[str, Callable[[HookedModel, int], HeadScores]] = {
     "induction": lambda model, seed: find_induction_heads(model, seed=seed),
+    "successor": _successor,
+    "retrieval": _retrieval,
+    "arithmetic": _arithmetic,
 }
 """Finder per kind group; each returns the rows of one or more kinds."""
 
-KINDS = (*INDUCTION_FAMILY,)
+KINDS = (*INDUCTION_FAMILY, "successor", "retrieval", "arithmetic")
 """Every head kind ``find_heads`` can score."""
 
 

@@ -65,12 +65,15 @@ def attention_to_positions(
 
 
 def logit_difference(
-    logits: Float[Tensor, "batch pos d_vocab"], answers: Int[Tensor, " batch"], wrong: Int[Tensor, " batch"]
+    logits: Float[Tensor, "batch pos d_vocab"],
+    answers: Int[Tensor, " batch"],
+    wrong: Int[Tensor, " batch"],
+    positions: Int[Tensor, " batch"] | None = None,
 ) -> Float[Tensor, " batch"]:
-    """``logit[answer] − logit[wrong]`` at the last position."""
-    last = logits[:, -1]
-    rows = torch.arange(last.shape[0])
-    return last[rows, answers] - last[rows, wrong]
+    """``logit[answer] − logit[wrong]`` at each prompt's position (default: the last)."""
+    rows = torch.arange(logits.shape[0])
+    at = logits[:, -1] if positions is None else logits[rows, torch.as_tensor(positions).cpu()]
+    return at[rows, answers] - at[rows, wrong]
 
 
 @torch.no_grad()
@@ -80,10 +83,12 @@ def head_patching_effects(
     counterfactual: Int[Tensor, "batch pos"],
     answers: Int[Tensor, " batch"],
     wrong: Int[Tensor, " batch"],
+    positions: Int[Tensor, " batch"] | None = None,
 ) -> Float[Tensor, "layer head"]:
     """Normalised drop in logit difference when each head's output comes from the counterfactual run.
 
-    A plain hook loop: one clean forward pass per head.
+    A plain hook loop, one clean forward pass per head: the slow twin of
+    :func:`find_arithmetic_heads`'s batched engine sweep.
     """
     clean, counterfactual = model.check_tokens(clean), model.check_tokens(counterfactual)
     if clean.shape != counterfactual.shape:
@@ -93,8 +98,8 @@ def head_patching_effects(
         )
     names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.n_layers)]
     counter_logits, cache = model.run_with_cache(counterfactual, names_filter=names)
-    ld_clean = logit_difference(model.run(clean), answers, wrong).mean()
-    ld_counter = logit_difference(counter_logits, answers, wrong).mean()
+    ld_clean = logit_difference(model.run(clean), answers, wrong, positions).mean()
+    ld_counter = logit_difference(counter_logits, answers, wrong, positions).mean()
     denominator = ld_clean - ld_counter
     if denominator.abs() < 1e-6:
         raise ValueError(
@@ -111,8 +116,35 @@ def head_patching_effects(
                 return z
 
             logits = model.run_with_hooks(clean, fwd_hooks=[(name, patch)])
-            effects[layer, head] = (ld_clean - logit_difference(logits, answers, wrong).mean()) / denominator
+            patched = logit_difference(logits, answers, wrong, positions).mean()
+            effects[layer, head] = (ld_clean - patched) / denominator
     return effects
+
+
+def patching_effects(
+    model: HookedModel,
+    clean: Int[Tensor, "batch pos"],
+    counterfactual: Int[Tensor, "batch pos"],
+    answers: Int[Tensor, " batch"],
+    wrong: Int[Tensor, " batch"],
+    positions: Int[Tensor, " batch"] | None = None,
+) -> Float[Tensor, "layer head"]:
+    """The same numbers as :func:`head_patching_effects`, from one batched engine sweep (noising)."""
+    from circuits.activation_patching import activation_patching
+    from interp.engine import logit_diff
+
+    clean, counterfactual = model.check_tokens(clean), model.check_tokens(counterfactual)
+    where = torch.full((clean.shape[0], 1), clean.shape[1] - 1) if positions is None else positions[:, None]
+    metric = logit_diff(answers, wrong, where)
+    result = activation_patching(
+        model, clean, counterfactual, metric, site="z", direction="noising", progress=False
+    )
+    if abs(result.target - result.baseline) < 1e-6:
+        raise ValueError(
+            "the counterfactual operands do not change the answer's logit difference; "
+            "the model does not solve this task, so patching effects would be meaningless"
+        )
+    return result.normalized().float().cpu()
 
 
 def find_arithmetic_heads(
@@ -123,18 +155,49 @@ def find_arithmetic_heads(
     wrong: Int[Tensor, " batch"],
     operand_positions: Int[Tensor, "batch k"],
     *,
+    positions: Int[Tensor, " batch"] | None = None,
     threshold: float = ARITHMETIC_THRESHOLD,
 ) -> HeadScores:
     """Score every head as an arithmetic head: patching effect, with attention to operands as evidence.
 
     Args:
-        clean: Prompts ending where the answer is predicted.
+        clean: Prompts; the answer is predicted at ``positions`` (default: the last).
         counterfactual: The same prompts with other operands.
         answers: The clean answer token; ``wrong``: the counterfactual answer token.
         operand_positions: Positions of the operand and operator tokens in each clean prompt.
     """
-    effects = head_patching_effects(model, clean, counterfactual, answers, wrong)
-    attention = attention_to_positions(model, clean, operand_positions)
+    effects = patching_effects(model, clean, counterfactual, answers, wrong, positions)
+    attention = attention_to_positions(model, clean, operand_positions, positions)
     return HeadScores.from_grid(
         "arithmetic", effects, threshold, {"patching": effects, "attention": attention}
+    )
+
+
+def find_arithmetic_heads_for_task(
+    model: HookedModel, task, *, threshold: float = ARITHMETIC_THRESHOLD
+) -> HeadScores:
+    """Arithmetic heads on an arithmetic task: operands and operator are the tokens before ``=``."""
+    equals = model.to_single_token("=")
+    clean = task.clean_tokens
+    is_equals = clean == equals
+    if not bool(is_equals.any(-1).all()):
+        raise ValueError("every arithmetic prompt needs an '=' token after its operands")
+    first_equals = is_equals.float().argmax(-1)
+    start = (
+        1
+        if model.tokenizer.bos_token_id is not None
+        and bool((clean[:, 0] == model.tokenizer.bos_token_id).all())
+        else 0
+    )
+    width = int(first_equals.min()) - start
+    operand_positions = start + torch.arange(width)[None].expand(clean.shape[0], -1)
+    return find_arithmetic_heads(
+        model,
+        clean,
+        task.corrupted_tokens,
+        task.answer_tokens,
+        task.wrong_tokens,
+        operand_positions,
+        positions=task.positions,
+        threshold=threshold,
     )

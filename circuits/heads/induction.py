@@ -225,12 +225,16 @@ def find_induction_heads(
     here are evidence columns ``tl_mul``, ``copying`` and ``k_composition``.
 
     Args:
-        tokens: Prompts with repeated tokens (default: :func:`repeated_random_tokens`,
-            a span repeated 4 times).
+        tokens: Prompts with repeated tokens (default: a zoo model's own induction
+            prompts, else :func:`repeated_random_tokens` with a span repeated 4 times).
         thresholds: Per-kind thresholds (default :data:`DEFAULT_THRESHOLDS`).
         seed: Seeds the default prompts.
     """
     thresholds = DEFAULT_THRESHOLDS | (thresholds or {})
+    if tokens is None and str(model.spec).startswith("zoo:"):
+        from circuits.tasks.registry import task_for
+
+        tokens = task_for(model, "induction", n_prompts=32, seed=seed).clean_tokens  # its own vocabulary
     if tokens is None:
         span = max(2, min(25, (model.n_ctx - 1) // 4))
         tokens = repeated_random_tokens(model, n_prompts=16, span=span, repeats=4, seed=seed)

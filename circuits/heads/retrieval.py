@@ -178,3 +178,34 @@ def retrieval_scores(
         "recall": torch.full_like(grid, float(recalls.mean())),
     }
     return HeadScores.from_grid("retrieval", grid, threshold, evidence)
+
+
+def needle_inputs(task) -> tuple[list[Tensor], list[tuple[int, int]], list[list[int]]]:
+    """Prompts (up to the question's end), answer spans inside the needle, and answers, from a retrieval task.
+
+    The span is the needle's answer token (the first occurrence of the answer at
+    or after the needle's start): the tokens a retrieval head copies.
+    """
+    prompts, spans, answers = [], [], []
+    for i in range(len(task)):
+        tokens = task.clean_tokens[i, : int(task.positions[i]) + 1]
+        answer = int(task.answer_tokens[i])
+        start = int(task.metadata["needle_pos"].iloc[i])
+        hits = (tokens[start:] == answer).nonzero()
+        if not len(hits):
+            raise ValueError(f"prompt {i} has no answer token {answer} after its needle at {start}")
+        s0 = start + int(hits[0])
+        prompts.append(tokens)
+        spans.append((s0, s0 + 1))
+        answers.append([answer])
+    return prompts, spans, answers
+
+
+def find_retrieval_heads_for_task(
+    model: HookedModel, task, *, max_new_tokens: int = 8, threshold: float = RETRIEVAL_THRESHOLD
+) -> HeadScores:
+    """Retrieval heads on a needle-in-a-haystack task (see :func:`needle_inputs`)."""
+    prompts, spans, answers = needle_inputs(task)
+    return retrieval_scores(
+        model, prompts, spans, answers, max_new_tokens=max_new_tokens, threshold=threshold
+    )

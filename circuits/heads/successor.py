@@ -114,21 +114,78 @@ def succession_scores(
     return result
 
 
+def token_sets_for(model: HookedModel) -> dict[str, TokenSet]:
+    """The ordinal sets the model's tokenizer expresses as single tokens (a zoo model's own sets).
+
+    Raises:
+        ValueError: When the tokenizer expresses none of them.
+    """
+    from circuits.tasks.successor import set_ids
+    from circuits.tasks.token_sets import ORDINAL_SETS
+
+    names = list(ORDINAL_SETS)
+    if str(model.spec).startswith("zoo:"):
+        from interp.zoo.vocab import zoo_sets
+
+        names = list(zoo_sets())
+    sets, refused = {}, []
+    for name in names:
+        try:
+            ids, cyclic = set_ids(model, [name])[name]
+        except ValueError as err:
+            refused.append(f"{name}: {err}")
+            continue
+        sets[name] = TokenSet(name=name, token_ids=tuple(ids), cyclic=cyclic)
+    if not sets:
+        raise ValueError(f"the tokenizer expresses no ordinal set as single tokens: {refused}")
+    return sets
+
+
+def successor_behaviour(model: HookedModel, task) -> Float[Tensor, "layer head"]:
+    """Does each head's own output raise the successor? Its direct logit attribution to the
+    answer (the successor) minus the wrong answer, averaged over the task's prompts."""
+    from circuits.logit_attribution import direct_logit_attribution
+
+    result = direct_logit_attribution(
+        model,
+        task.clean_tokens,
+        task.answer_tokens,
+        task.wrong_tokens,
+        position=task.positions,
+        granularity="head",
+    )
+    return torch.as_tensor(result.head_grid()).float()
+
+
 def find_successor_heads(
     model: HookedModel,
     token_sets: Mapping[str, TokenSet],
     *,
     threshold: float = SUCCESSOR_THRESHOLD,
     embedding: EffectiveEmbedding = "mlp0",
+    seed: int = 0,
+    behaviour: bool = True,
 ) -> HeadScores:
     """Score every head as a successor head: the mean succession score over the sets.
 
-    The per-set scores are evidence columns ``succession_<set>``, and
-    ``chance`` is the score a random head would get on average (mean 1/|S|).
+    The per-set scores are evidence columns ``succession_<set>``; ``chance`` is
+    the score a random head would get on average (mean 1/|S|); with
+    ``behaviour``, ``successor_logit`` is each head's direct logit attribution
+    to the successor over the wrong answer on successor prompts (positive: the
+    head's output raises the successor), when the model can express the task.
     """
     per_set = succession_scores(model, token_sets, embedding=embedding)
     grid = torch.stack(list(per_set.values())).mean(0)
     chance = sum(1 / len(s.token_ids) for s in token_sets.values()) / len(token_sets)
     evidence = {f"succession_{name}": scores for name, scores in per_set.items()}
     evidence["chance"] = torch.full_like(grid, chance)
+    if behaviour:
+        from circuits.tasks.registry import task_for
+
+        try:
+            task = task_for(model, "successor", n_prompts=32, seed=seed)
+        except ValueError:
+            task = None  # the tokenizer cannot express successor prompts; weights-only evidence
+        if task is not None:
+            evidence["successor_logit"] = successor_behaviour(model, task)
     return HeadScores.from_grid("successor", grid, threshold, evidence)

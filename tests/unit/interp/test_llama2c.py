@@ -1,6 +1,5 @@
 """Tests for interp.llama2c on the real stories260K llama2.c checkpoint."""
 
-
 import struct
 from pathlib import Path
 

@@ -93,7 +93,8 @@ def test_unknown_architecture_is_rejected_by_name():
 def test_unsupported_gpt2_option_is_rejected():
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    hf = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=11,
-                                    scale_attn_by_inverse_layer_idx=True))
+    hf = GPT2LMHeadModel(
+        GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=11, scale_attn_by_inverse_layer_idx=True)
+    )
     with pytest.raises(ValueError, match="scale_attn_by_inverse_layer_idx"):
         ModelWeights.from_hf(hf)

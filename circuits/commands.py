@@ -1,0 +1,300 @@
+"""What each ``interp`` subcommand does: build the task, call the method, write its results.
+
+The parser, configuration and exit codes live in :mod:`interp.cli`; this module
+holds the commands themselves. Every command writes CSV and JSON into
+``args.out`` and, with ``args.report``, a self-contained HTML report. Nothing
+here computes what a method does not already return.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from circuits.heads import HeadScores, find_heads, head_name
+from circuits.report import Report, attention_figure, provenance
+from circuits.tasks import Task
+from circuits.tasks.registry import TASK_NAMES, task_for
+
+GENERIC_TASKS = TASK_NAMES
+"""Task names every command's ``--task`` accepts."""
+
+TASK_OF_KIND = {
+    "previous_token": "induction",
+    "duplicate_token": "induction",
+    "induction": "induction",
+    "successor": "successor",
+    "retrieval": "retrieval",
+    "arithmetic": "arithmetic",
+}
+"""The task whose ablation tests each head kind."""
+
+SWEEPS = {
+    "heads": ("z", False),
+    "heads-by-pos": ("z", True),
+    "resid": ("resid_pre", True),
+    "attn": ("attn_out", True),
+    "mlp": ("mlp_out", True),
+}
+"""``interp patch --sweep`` choices: the activation site and whether to sweep positions."""
+
+
+def build_task(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> Task:
+    """Task ``name`` for ``model`` (see :func:`circuits.tasks.registry.task_for`)."""
+    return task_for(model, name, n_prompts=n_prompts, seed=seed)
+
+
+def task_metric(task: Task):
+    """The task's logit difference as an engine metric, read at each prompt's own position."""
+    from interp.engine import logit_diff
+
+    return logit_diff(task.answer_tokens, task.wrong_tokens, task.positions[:, None])
+
+
+def write_table(out: Path, name: str, df: pd.DataFrame, payload: str | None = None) -> None:
+    """``out/name.csv`` and ``out/name.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / f"{name}.csv", index=False)
+    (out / f"{name}.json").write_text(payload if payload is not None else df.to_json(orient="records"))
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+def ablation_evidence(model: Any, scores: HeadScores, *, seed: int = 0, n_prompts: int = 64) -> list[Any]:
+    """For each kind with heads, mean-ablate them on the kind's task against random head sets."""
+    from circuits.ablation import ablation_study
+
+    results = []
+    for kind in scores.kinds:
+        heads = scores.heads(kind)
+        task_name = TASK_OF_KIND.get(kind)
+        if not heads or task_name is None:
+            continue
+        try:
+            task = build_task(model, task_name, n_prompts=n_prompts, seed=seed + 1)
+        except ValueError:
+            continue  # the model cannot express this kind's task
+        result = ablation_study(
+            model, heads, task.clean_tokens, task.accuracy, mode="mean", n_random=5, seed=seed
+        )
+        result.df.insert(0, "kind", kind)
+        results.append(result)
+    return results
+
+
+def heads_report(
+    model: Any, scores: HeadScores, ablations: list[Any], *, seed: int, runtime_s: float
+) -> Report:
+    """The head-ablation report: provenance, score heatmaps, top heads, ablations, attention patterns."""
+    from circuits.heads.induction import attention_patterns
+
+    report = Report(f"Attention heads of {model.spec}")
+    report.add_table("Model and provenance", provenance(model, seed=seed, runtime_s=runtime_s))
+    report.add_figure("Head scores", scores.heatmap(), caption="Each kind's score per layer and head.")
+    report.add_table("Top heads", scores.top(5)[["kind", "layer", "head", "score", "threshold", "is_head"]])
+    for result in ablations:
+        kind = result.df["kind"].iloc[0]
+        report.add_figure(
+            "Ablations with random-head controls",
+            result.plot().update_layout(title=f"{kind}: accuracy with its heads mean-ablated"),
+            caption="Baseline, the kind's heads ablated together, and random head sets of the same size "
+            "(mean ± sd over 5 draws).",
+        )
+    if ablations:
+        report.add_table("Ablation numbers", pd.concat([r.df for r in ablations], ignore_index=True))
+    for kind in scores.kinds:
+        top = scores.top(1, kind=kind).iloc[0]
+        layer, head = int(top["layer"]), int(top["head"])
+        try:
+            task = build_task(model, TASK_OF_KIND.get(kind, "induction"), n_prompts=1, seed=seed + 2)
+        except ValueError:
+            continue
+        tokens = task.clean_tokens[:1, : int(task.positions[0]) + 1]
+        pattern = attention_patterns(model, tokens)[0, layer, head]
+        report.add_figure(
+            "Attention patterns of the top heads",
+            attention_figure(pattern, model.to_str_tokens(tokens), f"{kind}: {head_name(layer, head)}"),
+        )
+    return report
+
+
+def cmd_heads(args: Any, model: Any) -> int:
+    start = time.perf_counter()
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    scores = find_heads(model, kinds, seed=args.seed)
+    out = Path(args.out)
+    write_table(out, "heads", scores.df, scores.to_json())
+    say(scores.top(args.top)[["kind", "layer", "head", "score", "is_head"]].to_string(index=False))
+    if args.report:
+        ablations = ablation_evidence(model, scores, seed=args.seed)
+        for result in ablations:
+            write_table(out, f"ablation_{result.df['kind'].iloc[0]}", result.df, result.to_json())
+        report = heads_report(model, scores, ablations, seed=args.seed, runtime_s=time.perf_counter() - start)
+        report.write(args.report)
+        say(f"report: {args.report}")
+    return 0
+
+
+def cmd_patch(args: Any, model: Any) -> int:
+    from circuits.activation_patching import activation_patching
+
+    start = time.perf_counter()
+    task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
+    site, per_position = SWEEPS[args.sweep]
+    result = activation_patching(
+        model,
+        task.clean_tokens,
+        task.corrupted_tokens,
+        task_metric(task),
+        site=site,
+        per_position=per_position,
+        direction=args.direction,
+    )
+    write_table(Path(args.out), f"patch_{args.sweep}", result.df, result.to_json())
+    say(result.top(args.top).to_string(index=False))
+    if args.report:
+        report = Report(f"Activation patching of {model.spec} on {args.task}")
+        report.add_table(
+            "Model and provenance", provenance(model, seed=args.seed, runtime_s=time.perf_counter() - start)
+        )
+        report.add_figure(
+            f"Patching: {args.sweep}", result.plot(), caption=f"{args.direction}, logit difference"
+        )
+        report.add_table("Top cells", result.top(args.top))
+        report.write(args.report)
+        say(f"report: {args.report}")
+    return 0
+
+
+DISCOVERY_METHODS = {"patching": "activation_patching", "eap": "eap", "eap-ig": "eap_ig", "sae": "sae"}
+"""``interp discover --method`` choices and the finder each names in :data:`circuits.evaluation.FINDERS`."""
+
+
+def discover_scores(model: Any, task: Task, method: str) -> torch.Tensor:
+    """Per-head importance ``[layer, head]`` for the task, by ``method``."""
+    from circuits.evaluation import FINDERS, CircuitTask
+
+    if method not in DISCOVERY_METHODS:
+        raise ValueError(f"unknown discovery method {method!r}; expected one of {list(DISCOVERY_METHODS)}")
+    circuit_task = CircuitTask(
+        name=task.name,
+        clean_tokens=task.clean_tokens,
+        corrupted_tokens=task.corrupted_tokens,
+        metric=task_metric(task),
+        ground_truth=[],
+    )
+    return torch.as_tensor(FINDERS[DISCOVERY_METHODS[method]](model, circuit_task)).float().cpu()
+
+
+def cmd_discover(args: Any, model: Any) -> int:
+    start = time.perf_counter()
+    task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
+    scores = discover_scores(model, task, args.method)
+    threshold = float(scores.max()) * args.keep
+    circuit = HeadScores.from_grid(f"circuit_{args.task}", scores, threshold)
+    write_table(Path(args.out), f"discover_{args.method}_{args.task}", circuit.df, circuit.to_json())
+    heads = circuit.heads()
+    names = ", ".join(head_name(layer, head) for layer, head in heads) or "(none)"
+    say(f"{args.method} circuit for {args.task}: {names}")
+    if args.report:
+        report = Report(f"Circuit of {model.spec} for {args.task} ({args.method})")
+        report.add_table(
+            "Model and provenance", provenance(model, seed=args.seed, runtime_s=time.perf_counter() - start)
+        )
+        report.add_figure(
+            "Head importance", circuit.heatmap(), caption=f"{args.method}; kept: >= {args.keep:.0%} of max"
+        )
+        report.add_table("Discovered circuit", circuit.top(len(heads) or 5))
+        report.write(args.report)
+        say(f"report: {args.report}")
+    return 0
+
+
+def cmd_ablate(args: Any, model: Any, heads: list[tuple[int, int]]) -> int:
+    from circuits.ablation import ablation_study
+
+    task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
+    result = ablation_study(
+        model,
+        heads,
+        task.clean_tokens,
+        getattr(task, args.metric),
+        mode=args.mode,
+        n_random=args.n_random,
+        seed=args.seed,
+    )
+    write_table(Path(args.out), "ablation", result.df, result.to_json())
+    say(result.df.to_string(index=False))
+    if args.report:
+        report = Report(f"Ablation of {result.df['heads'].iloc[0]} in {model.spec}")
+        report.add_table("Model and provenance", provenance(model, seed=args.seed))
+        report.add_figure("Ablation with random-head controls", result.plot())
+        report.add_table("Numbers", result.df)
+        report.write(args.report)
+        say(f"report: {args.report}")
+    return 0
+
+
+def cmd_dla(args: Any, model: Any) -> int:
+    from circuits.logit_attribution import direct_logit_attribution
+
+    task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
+    result = direct_logit_attribution(
+        model,
+        task.clean_tokens,
+        task.answer_tokens,
+        task.wrong_tokens,
+        position=task.positions,
+        granularity=args.granularity,
+    )
+    write_table(Path(args.out), f"dla_{args.task}", result.df, result.to_json())
+    say(result.top(args.top).to_string(index=False))
+    if args.report:
+        report = Report(f"Direct logit attribution of {model.spec} on {args.task}")
+        report.add_table("Model and provenance", provenance(model, seed=args.seed))
+        report.add_figure("Direct logit attribution", result.plot())
+        report.write(args.report)
+        say(f"report: {args.report}")
+    return 0
+
+
+def cmd_compose(args: Any, model: Any) -> int:
+    from circuits.composition_scores import composition_scores
+
+    modes = tuple(m.strip().upper() for m in args.modes.split(",") if m.strip())
+    result = composition_scores(model, modes, fold_norm=args.fold_norm)
+    write_table(Path(args.out), "composition", result.df, result.to_json())
+    say(result.top(args.top).to_string(index=False))
+    if args.report:
+        report = Report(f"Composition scores of {model.spec}")
+        for mode in modes:
+            report.add_figure(f"{mode}-composition", result.plot(mode))
+        report.write(args.report)
+        say(f"report: {args.report}")
+    return 0
+
+
+def cmd_zoo(args: Any) -> int:
+    from interp.zoo import zoo_card, zoo_names
+
+    if args.action == "list":
+        rows = []
+        for name in zoo_names():
+            card = zoo_card(name)
+            accuracy = json.dumps(card.get("accuracy", {}))
+            rows.append({"name": name, "description": card.get("description", ""), "accuracy": accuracy})
+        say(pd.DataFrame(rows).to_string(index=False) if rows else "(no zoo models)")
+        return 0
+    from interp.zoo import train
+
+    if not args.name:
+        raise ValueError("interp zoo train needs a model name, e.g. interp zoo train induction-2l")
+    path = train(args.name, out_dir=args.out_dir, steps=args.steps)
+    say(f"trained {args.name}: {path}")
+    return 0
