@@ -12,9 +12,12 @@ Two numbers per head, as the paper reads them:
   ``(LD_clean − LD_patched) / (LD_clean − LD_counterfactual)``, with
   ``LD = logit[answer] − logit[counterfactual answer]``.
 
-A head is an arithmetic head when its patching effect exceeds the threshold:
-attention to operands is shared by several heads, but only a few carry the
-causal weight.
+A head is an arithmetic head when it does both, as the paper describes them:
+its patching effect exceeds the threshold and the answer position attends to
+the operands through it (at least :data:`ATTENTION_MIN`). A head that matters
+without looking at the operands (it moves something else the answer needs) is
+causal evidence but not an arithmetic head; the ``patching`` and ``attention``
+columns keep both numbers.
 
 Example:
     >>> import torch
@@ -38,6 +41,9 @@ from interp import HookedModel
 
 ARITHMETIC_THRESHOLD = 0.1
 """A head is an arithmetic head when patching it moves more than 10% of the logit difference."""
+
+ATTENTION_MIN = 0.3
+"""...and when the answer position pays at least this much attention to the operand and operator tokens."""
 
 
 def attention_to_positions(
@@ -157,20 +163,24 @@ def find_arithmetic_heads(
     *,
     positions: Int[Tensor, " batch"] | None = None,
     threshold: float = ARITHMETIC_THRESHOLD,
+    attention_min: float = ATTENTION_MIN,
 ) -> HeadScores:
-    """Score every head as an arithmetic head: patching effect, with attention to operands as evidence.
+    """Score every head as an arithmetic head: patching effect (the score) and attention to operands.
 
     Args:
         clean: Prompts; the answer is predicted at ``positions`` (default: the last).
         counterfactual: The same prompts with other operands.
         answers: The clean answer token; ``wrong``: the counterfactual answer token.
         operand_positions: Positions of the operand and operator tokens in each clean prompt.
+        attention_min: Least attention from the answer position to ``operand_positions``.
     """
     effects = patching_effects(model, clean, counterfactual, answers, wrong, positions)
     attention = attention_to_positions(model, clean, operand_positions, positions)
-    return HeadScores.from_grid(
+    scores = HeadScores.from_grid(
         "arithmetic", effects, threshold, {"patching": effects, "attention": attention}
     )
+    scores.df["is_head"] &= scores.df["attention"] >= attention_min
+    return scores
 
 
 def find_arithmetic_heads_for_task(

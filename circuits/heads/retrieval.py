@@ -9,6 +9,11 @@ copied from the needle, and its score for this instance grows by
 (ROUGE-1 recall > 0.5 over answer tokens) are kept; a head's score is its mean
 over kept instances, and a retrieval head is one scoring above 0.1.
 
+Wu et al. score models that pass the test. When the model recalls fewer than
+half of its needles (``min_task_recall``), the few kept instances say little
+about which heads retrieve: the scores are still returned, but no head is
+called a retrieval head.
+
 Prompts are decoded in batches of equal length, all heads at once.
 
 Example:
@@ -126,6 +131,7 @@ def retrieval_scores(
     batch_size: int = 16,
     recall_threshold: float = 0.5,
     threshold: float = RETRIEVAL_THRESHOLD,
+    min_task_recall: float = 0.5,
 ) -> HeadScores:
     """Wu et al.'s retrieval score of every head over a set of needle-in-a-haystack prompts.
 
@@ -137,6 +143,8 @@ def retrieval_scores(
         batch_size: Prompts of equal length decoded together.
         recall_threshold: Keep instances whose output's ROUGE-1 recall exceeds this.
         threshold: Retrieval-head threshold (0.1).
+        min_task_recall: Least mean recall over all instances for any head to be called a
+            retrieval head (a model that fails the task has none to show).
 
     Returns:
         ``HeadScores`` of kind ``retrieval`` with evidence columns
@@ -177,7 +185,10 @@ def retrieval_scores(
         "n_instances": torch.full_like(grid, float(keep.sum())),
         "recall": torch.full_like(grid, float(recalls.mean())),
     }
-    return HeadScores.from_grid("retrieval", grid, threshold, evidence)
+    scores = HeadScores.from_grid("retrieval", grid, threshold, evidence)
+    if float(recalls.mean()) < min_task_recall:
+        scores.df["is_head"] = False
+    return scores
 
 
 def needle_inputs(task) -> tuple[list[Tensor], list[tuple[int, int]], list[list[int]]]:

@@ -94,7 +94,8 @@ class HeadScores:
         """The ``[layer, head]`` grid of scores of one kind."""
         df = self.of(kind).df
         grid = torch.full((int(df["layer"].max()) + 1, int(df["head"].max()) + 1), float("nan"))
-        grid[df["layer"].to_numpy(), df["head"].to_numpy()] = torch.tensor(df["score"].tolist()).float()
+        layers, heads = torch.tensor(df["layer"].tolist()), torch.tensor(df["head"].tolist())
+        grid[layers, heads] = torch.tensor(df["score"].tolist()).float()
         return grid
 
     def heads(self, kind: str | None = None) -> list[tuple[int, int]]:

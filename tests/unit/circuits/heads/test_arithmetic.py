@@ -74,6 +74,18 @@ def test_find_arithmetic_heads_reports_both_numbers(model, prompts):
     assert (df["score"] == df["patching"]).all() and df["attention"].between(0, 1).all()
 
 
+def test_an_arithmetic_head_must_matter_and_look_at_the_operands(model, prompts):
+    clean, counter, answers, wrong = prompts
+    ops = torch.tensor([[1, 2]] * 3)
+    loose = find_arithmetic_heads(model, clean, counter, answers, wrong, ops, threshold=0, attention_min=0)
+    df = loose.df
+    assert df["is_head"].equals(df["patching"] > 0.0)
+    cut = float(df["attention"].median())
+    strict = find_arithmetic_heads(model, clean, counter, answers, wrong, ops, threshold=0, attention_min=cut)
+    expected = (df["patching"] > 0.0) & (df["attention"] >= cut)
+    assert strict.df["is_head"].equals(expected) and 0 < expected.sum() < len(df)
+
+
 def test_identical_counterfactuals_are_refused(model, prompts):
     clean, _, answers, wrong = prompts
     with pytest.raises(ValueError, match="counterfactual operands do not change"):

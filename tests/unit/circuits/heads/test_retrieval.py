@@ -101,6 +101,22 @@ def test_retrieval_scores_find_a_hand_built_copy_head_through_the_model(model):
     assert scores.df["recall"].iloc[0] == pytest.approx(1.0)
 
 
+def test_a_model_that_fails_most_needles_has_no_retrieval_heads(model):
+    """The copy head still scores on the one recalled needle, but 1 of 3 is too few to call it."""
+    g = torch.Generator().manual_seed(0)
+    prompts = torch.randint(4, 40, (3, 12), generator=g)
+    prompts[:, 0] = 1
+    spans = [(3, 6), (5, 8), (7, 10)]
+    for row, (s0, s1) in enumerate(spans):
+        prompts[row, s0:s1] = torch.tensor([50, 51, 52]) + row
+    answers = [prompts[0, 3:6].tolist(), [60, 61, 62], [60, 61, 62]]
+    with model.bridge.hooks(fwd_hooks=hooked_copier(model, prompts, spans)):
+        scores = retrieval_scores(model, list(prompts), spans, answers, max_new_tokens=6)
+    assert scores.grid("retrieval")[1, 2].item() >= 0.9
+    assert scores.df["recall"].iloc[0] == pytest.approx(1 / 3)
+    assert scores.heads("retrieval") == []
+
+
 def test_a_model_that_never_recalls_the_needle_is_refused(model):
     prompts = [torch.tensor([1, 5, 6, 50, 51, 7])]
     with pytest.raises(ValueError, match="no instance recalls its needle"):
