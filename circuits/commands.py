@@ -131,10 +131,20 @@ def cmd_heads(args: Any, model: Any) -> int:
     out = Path(args.out)
     write_table(out, "heads", scores.df, scores.to_json())
     say(scores.top(args.top)[["kind", "layer", "head", "score", "is_head"]].to_string(index=False))
+    say("\nheads found:")
+    for kind in scores.kinds:
+        say(f"  {kind:>15}: {', '.join(head_name(*h) for h in scores.heads(kind)) or 'none'}")
     if args.report:
         ablations = ablation_evidence(model, scores, seed=args.seed)
+        if ablations:
+            say("\nmean ablation (task accuracy):")
         for result in ablations:
-            write_table(out, f"ablation_{result.df['kind'].iloc[0]}", result.df, result.to_json())
+            row = result.df.iloc[0]
+            say(
+                f"  {row['kind']:>15}: {row['baseline']:.2f} -> {row['ablated']:.2f} with its heads ablated, "
+                f"{row['random_mean']:.2f} ± {row['random_std']:.2f} with random heads"
+            )
+            write_table(out, f"ablation_{row['kind']}", result.df, result.to_json())
         report = heads_report(model, scores, ablations, seed=args.seed, runtime_s=time.perf_counter() - start)
         report.write(args.report)
         say(f"report: {args.report}")

@@ -1,0 +1,40 @@
+"""The README's command-line examples run as written (from a scratch folder) and exit 0."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from interp import cli
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("interp ")]
+
+
+def test_the_readme_shows_every_subcommand():
+    shown = {shlex.split(line)[1] for line in readme_commands()}
+    assert shown >= {"info", "heads", "patch", "discover", "ablate", "dla", "compose", "zoo"}
+
+
+@pytest.mark.parametrize("line", readme_commands())
+def test_readme_command_runs(line, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(shlex.split(line)[1:]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_the_demo_finds_and_reports_the_organisms_heads(tmp_path, monkeypatch, capsys):
+    from interp import demo
+
+    monkeypatch.chdir(tmp_path)
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+    assert "induction: L1H0, L1H1, L1H2, L1H3" in out
+    assert (tmp_path / "out/demo/heads.html").stat().st_size > 100_000
+    assert (tmp_path / "out/demo/heads/heads.csv").is_file()
