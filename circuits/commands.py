@@ -88,10 +88,38 @@ def ablation_evidence(model: Any, scores: HeadScores, *, seed: int = 0, n_prompt
     return results
 
 
+def patching_circuits(
+    model: Any, scores: HeadScores, *, seed: int = 0, n_prompts: int = 64, keep: float = 0.2
+) -> list[tuple[str, HeadScores]]:
+    """For each task whose kinds have heads, per-head activation patching and the circuit it finds.
+
+    The circuit keeps heads whose patching effect reaches ``keep`` of the largest, as
+    ``interp discover --method patching`` does.
+    """
+    circuits = []
+    tasks = dict.fromkeys(TASK_OF_KIND[k] for k in scores.kinds if k in TASK_OF_KIND and scores.heads(k))
+    for task_name in tasks:
+        try:
+            task = build_task(model, task_name, n_prompts=n_prompts, seed=seed + 3)
+        except ValueError:
+            continue
+        importance = discover_scores(model, task, "patching")
+        threshold = float(importance.max()) * keep
+        circuits.append((task_name, HeadScores.from_grid(f"circuit_{task_name}", importance, threshold)))
+    return circuits
+
+
 def heads_report(
-    model: Any, scores: HeadScores, ablations: list[Any], *, seed: int, runtime_s: float
+    model: Any,
+    scores: HeadScores,
+    ablations: list[Any],
+    *,
+    seed: int,
+    runtime_s: float,
+    circuits: list[tuple[str, HeadScores]] = (),
 ) -> Report:
-    """The head-ablation report: provenance, score heatmaps, top heads, ablations, attention patterns."""
+    """The head-ablation report: provenance, score heatmaps, top heads, ablations, patching circuits,
+    attention patterns."""
     from circuits.heads.induction import attention_patterns
 
     report = Report(f"Attention heads of {model.spec}")
@@ -108,6 +136,15 @@ def heads_report(
         )
     if ablations:
         report.add_table("Ablation numbers", pd.concat([r.df for r in ablations], ignore_index=True))
+    for task_name, circuit in circuits:
+        heads = circuit.heads()
+        names = ", ".join(head_name(layer, head) for layer, head in heads) or "(none)"
+        report.add_figure(
+            f"Activation patching: {task_name}",
+            circuit.heatmap(),
+            caption="Share of the clean-vs-corrupted logit difference each head's output restores "
+            f"(denoising). Discovered circuit (>= {circuit.df['threshold'].iloc[0]:.2f}): {names}.",
+        )
     for kind in scores.kinds:
         top = scores.top(1, kind=kind).iloc[0]
         layer, head = int(top["layer"]), int(top["head"])
@@ -145,7 +182,19 @@ def cmd_heads(args: Any, model: Any) -> int:
                 f"{row['random_mean']:.2f} ± {row['random_std']:.2f} with random heads"
             )
             write_table(out, f"ablation_{row['kind']}", result.df, result.to_json())
-        report = heads_report(model, scores, ablations, seed=args.seed, runtime_s=time.perf_counter() - start)
+        circuits = patching_circuits(model, scores, seed=args.seed)
+        if circuits:
+            say("\nactivation patching circuits (heads restoring >= 20% of the largest effect):")
+        for task_name, circuit in circuits:
+            say(f"  {task_name:>15}: {', '.join(head_name(*h) for h in circuit.heads()) or 'none'}")
+        report = heads_report(
+            model,
+            scores,
+            ablations,
+            seed=args.seed,
+            runtime_s=time.perf_counter() - start,
+            circuits=circuits,
+        )
         report.write(args.report)
         say(f"report: {args.report}")
     return 0
