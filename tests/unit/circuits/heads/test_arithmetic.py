@@ -77,11 +77,15 @@ def test_find_arithmetic_heads_reports_both_numbers(model, prompts):
 def test_an_arithmetic_head_must_matter_and_look_at_the_operands(model, prompts):
     clean, counter, answers, wrong = prompts
     ops = torch.tensor([[1, 2]] * 3)
-    loose = find_arithmetic_heads(model, clean, counter, answers, wrong, ops, threshold=0, attention_min=0)
+    loose = find_arithmetic_heads(
+        model, clean, counter, answers, wrong, ops, threshold=0.0, attention_min=0.0
+    )
     df = loose.df
     assert df["is_head"].equals(df["patching"] > 0.0)
     cut = float(df["attention"].median())
-    strict = find_arithmetic_heads(model, clean, counter, answers, wrong, ops, threshold=0, attention_min=cut)
+    strict = find_arithmetic_heads(
+        model, clean, counter, answers, wrong, ops, threshold=0.0, attention_min=cut
+    )
     expected = (df["patching"] > 0.0) & (df["attention"] >= cut)
     assert strict.df["is_head"].equals(expected) and 0 < expected.sum() < len(df)
 
