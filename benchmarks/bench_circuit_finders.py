@@ -21,7 +21,8 @@ import sys
 import pandas as pd
 import torch
 
-from circuits.evaluation import FINDERS, FinderUnavailable, compare_finders, zoo_circuit_tasks
+from circuits.circuit_tasks import zoo_circuit_tasks
+from circuits.evaluation import FINDERS, FinderUnavailable, compare_finders
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,17 +7,16 @@ import pytest
 import torch
 
 from circuits.ablation import ablation_hooks, evaluate
+from circuits.circuit_tasks import circuit_task, ground_truth_from_card
 from circuits.evaluation import (
     FINDERS,
     CircuitTask,
     FinderUnavailable,
-    circuit_task,
     compare_finders,
     cpr_cmd,
     edge_roc_auc,
     faithfulness,
     faithfulness_curve,
-    ground_truth_from_card,
     node_roc_auc,
     parse_heads,
     rank_heads,

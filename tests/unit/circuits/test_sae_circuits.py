@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from circuits.evaluation import FinderUnavailable, node_roc_auc, zoo_circuit_tasks
+from circuits.circuit_tasks import zoo_circuit_tasks
+from circuits.evaluation import FinderUnavailable, node_roc_auc
 from circuits.sae_circuits import (
     SAECircuitConfig,
     edge_scores_from_codes,
