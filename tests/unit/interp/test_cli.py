@@ -82,3 +82,33 @@ def test_head_lists_parse_or_name_the_bad_item():
     assert parse_heads("L5H1, l6h9") == [(5, 1), (6, 9)]
     with pytest.raises(UsageError, match="malformed head 'L5-H1'"):
         parse_heads("L5-H1")
+
+
+def test_unknown_task_exits_nonzero_with_one_line(capsys):
+    code = main(["patch", "zoo:induction-2l", "--device", "cpu", "--task", "poetry"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "poetry" in err
+
+
+def test_malformed_head_list_exits_two_with_one_line(capsys):
+    code = main(["ablate", "zoo:induction-2l", "--device", "cpu", "--task", "induction", "--heads", "L1H0,X"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "malformed head 'X'" in err
+
+
+def test_a_head_the_model_does_not_have_is_named(capsys):
+    code = main(["ablate", "zoo:induction-2l", "--device", "cpu", "--task", "induction", "--heads", "L7H0"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and ("L7H0" in err or "layer 7" in err), err
+
+
+def test_patch_discover_and_ablate_write_csv_and_json(tmp_path):
+    common = ["zoo:induction-2l", "--device", "cpu", "--task", "induction", "--n-prompts", "16"]
+    assert main(["patch", *common, "--sweep", "heads", "--out", str(tmp_path)]) == 0
+    assert main(["discover", *common, "--method", "eap", "--out", str(tmp_path)]) == 0
+    assert main(["ablate", *common, "--heads", "L1H0,L1H1", "--out", str(tmp_path)]) == 0
+    patched = json.loads((tmp_path / "patch_heads.json").read_text())
+    assert patched["axes"] == ["layer", "head"] and len(patched["scores"]) == 2
+    rows = json.loads((tmp_path / "discover_eap_induction.json").read_text())
+    assert len(rows) == 8 and (tmp_path / "discover_eap_induction.csv").is_file()
+    assert json.loads((tmp_path / "ablation.json").read_text()) and (tmp_path / "ablation.csv").is_file()
