@@ -15,6 +15,15 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 LLAMA2C = SHARED / "models" / "llama2c" / "stories260K.bin"
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: small SAE and probe training runs far faster than on two contended threads."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def seed_everything():
     """Seed every RNG before each test."""

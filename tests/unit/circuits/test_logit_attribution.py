@@ -16,17 +16,10 @@ EXACT_TOL = 1e-4
 FP32_NOISE_TOL = 1e-5
 """Two float32 routes to the same number."""
 
-ARCHS = ["gpt2", "neox", "llama"]
 
-
-@pytest.fixture(scope="module", params=ARCHS)
-def model(request):
-    return tiny_model(request.param)
-
-
-@pytest.fixture
-def tokens():
-    return torch.randint(4, 64, (3, 9))
+@pytest.fixture(scope="module")
+def model(arch_model):
+    return arch_model
 
 
 @pytest.mark.parametrize("granularity", GRANULARITIES)

@@ -4,22 +4,14 @@ import pytest
 import torch
 
 from circuits.logit_lens import lens_logits, logit_lens
-from interp.testing import tiny_model
 
 FP32_NOISE_TOL = 1e-5
 """Two float32 routes to the same number."""
 
-ARCHS = ["gpt2", "neox", "llama"]
 
-
-@pytest.fixture(scope="module", params=ARCHS)
-def model(request):
-    return tiny_model(request.param)
-
-
-@pytest.fixture
-def tokens():
-    return torch.randint(4, 64, (3, 9))
+@pytest.fixture(scope="module")
+def model(arch_model):
+    return arch_model
 
 
 def test_logit_lens_final_layer_is_the_model_and_matches_transformer_lens(model, tokens):

@@ -28,12 +28,7 @@ FAST = SAECircuitConfig(n_epochs=60, d_sae=50, input_scale="unit_rms")
 models' head outputs are too small for the raw setting (every feature dies), hence the rescaling."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama"])

@@ -6,13 +6,7 @@ import torch
 from interp.testing import tiny_model
 from probes.linear import fit_probe, mod10_probe, mod10_steering, probe_model, steering_hook
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,7 @@ RESID_CONFIG = SAEConfig(d_sae=128, l1_coefficient=1e-3, n_epochs=300, batch_siz
 """Settings that reconstruct a small model's residual stream well within a second or two."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small matrices train far faster on one thread than on two contended ones."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def residuals(model, n_prompts: int = 64, n_pos: int = 16, layer: int | None = None) -> torch.Tensor:
