@@ -31,20 +31,9 @@ def word_tokenizer(vocab_size: int = TINY_VOCAB, folder: str | Path | None = Non
     ``t5``, ... so that word ``tN`` has id N. BOS is prepended. (Special tokens
     must not be prefixes of words: the tokenizer matches them inside words.)
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from interp.word_tokenizer import SPECIALS, word_level_tokenizer
 
-    specials = ["<unk>", "<bos>", "<eos>", "<pad>"]
-    vocab = {name: i for i, name in enumerate(specials)} | {f"t{i}": i for i in range(4, vocab_size)}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    core.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="<unk>", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>"
-    )
-    folder = Path(folder or tempfile.mkdtemp(prefix="interp-tok-"))
-    tok.save_pretrained(folder)
-    return AutoTokenizer.from_pretrained(folder)
+    return word_level_tokenizer([*SPECIALS, *(f"t{i}" for i in range(4, vocab_size))], folder)
 
 
 def tiny_hf_model(arch: TinyArch, seed: int = 0, n_ctx: int = 32) -> torch.nn.Module:

@@ -17,11 +17,11 @@ Example:
     (['<unk>', '<bos>', '<eos>', '<pad>'], True, True)
 """
 
-import tempfile
 from functools import cache
 from pathlib import Path
 
-SPECIALS = ("<unk>", "<bos>", "<eos>", "<pad>")
+from interp.word_tokenizer import SPECIALS
+
 SYMBOLS = tuple(str(d) for d in range(10)) + ("+", "-", "=", "is", "?", "next")
 N_FILLER = 180
 """Filler words taken from the haystack."""
@@ -60,16 +60,6 @@ def zoo_words() -> list[str]:
 
 def zoo_tokenizer(folder: str | Path | None = None):
     """The zoo's word-level tokenizer, saved to ``folder`` (a temporary one by default) and reloaded."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from interp.word_tokenizer import word_level_tokenizer
 
-    vocab = {w: i for i, w in enumerate(zoo_words())}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    core.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="<unk>", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>"
-    )
-    folder = Path(folder or tempfile.mkdtemp(prefix="interp-zoo-tok-"))
-    tok.save_pretrained(folder)
-    return AutoTokenizer.from_pretrained(folder)
+    return word_level_tokenizer(zoo_words(), folder)
