@@ -208,3 +208,58 @@ def test_real_tokenizer_llama2c(stories260k):
         successor_task(stories260k, sets=("days",))
     with pytest.raises(ValueError, match="context of 512"):
         retrieval_task(stories260k, context_len=600)
+
+
+@pytest.fixture(scope="module")
+def hub_words_model(tmp_path_factory):
+    """A tiny random GPT-2 whose word vocabulary holds the IOI and greater-than prompts."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from circuits.tasks.ioi import NAMES
+    from interp.word_tokenizer import SPECIALS, word_level_tokenizer
+
+    template = "When and went to the store, gave a drink The war lasted from year".split()
+    vocab = [*SPECIALS, *NAMES, *template, *(f"{y:02d}" for y in range(100))]
+    tok = word_level_tokenizer(vocab, tmp_path_factory.mktemp("tok"))
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=1, n_head=2, n_embd=16, n_positions=32, vocab_size=len(vocab))
+    return load_model(GPT2LMHeadModel(config).eval(), tokenizer=tok, device="cpu")
+
+
+def test_ioi_prompts_repeat_the_subject_and_corrupt_its_second_mention(hub_words_model):
+    model = hub_words_model
+    task = ioi_task(model, n_prompts=8, seed=3)
+    for i in range(len(task)):
+        clean, corrupted = words(model, task.clean_tokens[i]), words(model, task.corrupted_tokens[i])
+        io, s = words(model, [task.answer_tokens[i], task.wrong_tokens[i]])
+        assert clean[1:] == [
+            "When",
+            io,
+            "and",
+            s,
+            "went",
+            "to",
+            "the",
+            "store,",
+            s,
+            "gave",
+            "a",
+            "drink",
+            "to",
+        ]
+        changed = [k for k in range(len(clean)) if clean[k] != corrupted[k]]
+        assert changed == [9] and corrupted[9] not in (io, s)
+    assert (task.positions == task.clean_tokens.shape[1] - 1).all()
+
+
+def test_greater_than_answers_straddle_the_start_year(hub_words_model):
+    model = hub_words_model
+    task = greater_than_task(model, n_prompts=8, seed=1)
+    for i in range(len(task)):
+        clean, corrupted = words(model, task.clean_tokens[i]), words(model, task.corrupted_tokens[i])
+        year = int(clean[8])
+        assert clean[1:8] == ["The", "war", "lasted", "from", "the", "year", "17"]
+        assert clean[9:] == ["to", "the", "year", "17"]
+        answers = words(model, [task.answer_tokens[i], task.wrong_tokens[i]])
+        assert answers == [f"{year + 1:02d}", f"{year - 1:02d}"]
+        assert corrupted[8] == "01" and corrupted[:8] == clean[:8] and corrupted[9:] == clean[9:]
