@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from circuits.heads import HeadScores, find_heads, head_name
+from circuits.heads import KINDS, HeadScores, find_heads, head_name
 from circuits.report import Report, attention_figure, provenance
 from circuits.tasks import Task
 from circuits.tasks.registry import TASK_NAMES, task_for
@@ -163,8 +163,11 @@ def heads_report(
 
 def cmd_heads(args: Any, model: Any) -> int:
     start = time.perf_counter()
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    scores = find_heads(model, kinds, seed=args.seed)
+    explicit = args.kinds is not None
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if explicit else list(KINDS)
+    scores = find_heads(model, kinds, seed=args.seed, skip_unsupported=not explicit)
+    for kind, reason in scores.skipped.items():
+        say(f"skipped {kind}: {reason.splitlines()[0][:300]}")
     out = Path(args.out)
     write_table(out, "heads", scores.df, scores.to_json())
     say(scores.top(args.top)[["kind", "layer", "head", "score", "is_head"]].to_string(index=False))

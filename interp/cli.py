@@ -131,7 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     heads = sub.add_parser("heads", help="score every head of each kind")
     _add_model_options(heads)
     _add_output_options(heads, "heads")
-    heads.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, from {','.join(KINDS)}")
+    heads.add_argument(
+        "--kinds",
+        default=None,
+        help=f"comma-separated, from {','.join(KINDS)} (default: all the model supports)",
+    )
     heads.add_argument("--top", type=int, default=5, help="heads per kind to print")
     heads.set_defaults(func=_run("heads"))
 

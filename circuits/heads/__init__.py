@@ -54,24 +54,37 @@ KINDS = (*INDUCTION_FAMILY, "successor", "retrieval", "arithmetic")
 """Every head kind ``find_heads`` can score."""
 
 
-def find_heads(model: HookedModel, kinds: Sequence[str] = KINDS, *, seed: int = 0) -> HeadScores:
+def find_heads(
+    model: HookedModel, kinds: Sequence[str] = KINDS, *, seed: int = 0, skip_unsupported: bool = False
+) -> HeadScores:
     """Score every head of ``model`` for each kind in ``kinds``.
 
     Args:
         kinds: Head kinds (see :data:`KINDS`).
         seed: Seeds the prompts each finder samples.
+        skip_unsupported: Leave out a kind whose finder refuses the model (its tokenizer cannot
+            express the kind's task, or the model fails the task) and record why in
+            ``HeadScores.skipped``, instead of raising.
 
     Raises:
-        ValueError: An unknown kind, naming the known ones.
+        ValueError: An unknown kind, naming the known ones; a kind the model cannot be scored for
+            (unless ``skip_unsupported``); or every kind skipped.
     """
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise ValueError(f"unknown head kind(s) {unknown or list(kinds)}; expected some of {list(KINDS)}")
-    parts = []
-    if any(k in INDUCTION_FAMILY for k in kinds):
-        family = FINDERS["induction"](model, seed)
-        parts.append(HeadScores(family.df[family.df["kind"].isin(kinds)].reset_index(drop=True)))
-    for kind in kinds:
-        if kind not in INDUCTION_FAMILY:
-            parts.append(FINDERS[kind](model, seed))
-    return HeadScores.concat(parts)
+    groups = ["induction"] if any(k in INDUCTION_FAMILY for k in kinds) else []
+    groups += [k for k in kinds if k not in INDUCTION_FAMILY]
+    parts, skipped = [], {}
+    for group in groups:
+        try:
+            part = FINDERS[group](model, seed)
+        except ValueError as err:
+            if not skip_unsupported:
+                raise
+            skipped[group] = str(err)
+            continue
+        parts.append(HeadScores(part.df[part.df["kind"].isin(kinds)].reset_index(drop=True)))
+    if not parts:
+        raise ValueError(f"no head kind could be scored on this model: {skipped}")
+    return HeadScores(HeadScores.concat(parts).df, skipped)

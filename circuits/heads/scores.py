@@ -14,7 +14,7 @@ Example:
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -35,9 +35,12 @@ class HeadScores:
     Attributes:
         df: One row per (layer, head, kind) with columns ``layer, head, kind,
             score, threshold, is_head`` and optional evidence columns.
+        skipped: Kinds left out, each with the reason (the model's tokenizer cannot
+            express the kind's task, or the model fails it).
     """
 
     df: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [c for c in COLUMNS if c not in self.df.columns]

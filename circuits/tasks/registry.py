@@ -11,13 +11,17 @@ from typing import Any
 TASK_NAMES = ("induction", "successor", "retrieval", "arithmetic", "ioi", "greater_than")
 """Every task name :func:`task_for` builds."""
 
+RETRIEVAL_CONTEXT = 256
+"""Needle-in-a-haystack prompt length for models other than the zoo's (or the model's context, if
+shorter): long enough for real haystack text around the needle, short enough to decode on a CPU."""
+
 
 def task_for(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> Any:
     """Task ``name`` for ``model``.
 
     A zoo model (spec ``zoo:NAME``) gets the task in the format its card records,
     so prompts are in its training distribution; any other model gets the
-    generic generator's defaults.
+    generic generator's defaults (retrieval prompts of :data:`RETRIEVAL_CONTEXT` tokens).
 
     Raises:
         ValueError: An unknown task name, a zoo model that was not trained on a zoo
@@ -36,4 +40,7 @@ def task_for(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> An
             return tasks.zoo_task(model, name, dict(listed[name]), n_prompts=n_prompts, seed=seed)
         if name in tasks.ZOO_TASKS:
             raise ValueError(f"{model.spec} was not trained on {name!r}; its tasks are {sorted(listed)}")
+    if name == "retrieval":
+        context_len = min(RETRIEVAL_CONTEXT, int(model.n_ctx))
+        return tasks.retrieval_task(model, context_len=context_len, n_prompts=n_prompts, seed=seed)
     return getattr(tasks, f"{name}_task")(model, n_prompts=n_prompts, seed=seed)

@@ -112,3 +112,13 @@ def test_patch_discover_and_ablate_write_csv_and_json(tmp_path):
     rows = json.loads((tmp_path / "discover_eap_induction.json").read_text())
     assert len(rows) == 8 and (tmp_path / "discover_eap_induction.csv").is_file()
     assert json.loads((tmp_path / "ablation.json").read_text()) and (tmp_path / "ablation.csv").is_file()
+
+
+def test_heads_by_default_skips_kinds_the_tokenizer_cannot_express(tmp_path, capsys):
+    folder = save_tiny_checkpoint("gpt2", tmp_path / "m")
+    assert main(["heads", str(folder), "--device", "cpu", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped successor:" in out and "previous_token:" in out
+    assert (
+        main(["heads", str(folder), "--device", "cpu", "--kinds", "successor", "--out", str(tmp_path)]) == 1
+    )
