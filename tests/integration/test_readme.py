@@ -38,3 +38,15 @@ def test_the_demo_finds_and_reports_the_organisms_heads(tmp_path, monkeypatch, c
     assert "induction: L1H0, L1H1, L1H2, L1H3" in out
     assert (tmp_path / "out/demo/heads.html").stat().st_size > 100_000
     assert (tmp_path / "out/demo/heads/heads.csv").is_file()
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("block", python_blocks(), ids=lambda b: b.splitlines()[0][:40])
+def test_readme_python_runs(block, monkeypatch, capsys):
+    if "../shared/" in block and not (README.parent.parent / "shared").is_dir():
+        pytest.skip("the example needs the shared models folder beside the repository")
+    monkeypatch.chdir(README.parent)
+    exec(compile(block, "README.md", "exec"), {})
