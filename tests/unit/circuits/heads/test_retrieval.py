@@ -84,13 +84,19 @@ def hooked_copier(model, prompts, spans, copier=(1, 2)):
     ]
 
 
-def test_retrieval_scores_find_a_hand_built_copy_head_through_the_model(model):
+def needle_prompts() -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """Three random prompts (BOS first), each with a three-token needle at its own span."""
     g = torch.Generator().manual_seed(0)
     prompts = torch.randint(4, 40, (3, 12), generator=g)
     prompts[:, 0] = 1
     spans = [(3, 6), (5, 8), (7, 10)]
     for row, (s0, s1) in enumerate(spans):
         prompts[row, s0:s1] = torch.tensor([50, 51, 52]) + row
+    return prompts, spans
+
+
+def test_retrieval_scores_find_a_hand_built_copy_head_through_the_model(model):
+    prompts, spans = needle_prompts()
     answers = [prompts[row, s0:s1].tolist() for row, (s0, s1) in enumerate(spans)]
     with model.bridge.hooks(fwd_hooks=hooked_copier(model, prompts, spans)):
         scores = retrieval_scores(model, list(prompts), spans, answers, max_new_tokens=6)
@@ -103,12 +109,7 @@ def test_retrieval_scores_find_a_hand_built_copy_head_through_the_model(model):
 
 def test_a_model_that_fails_most_needles_has_no_retrieval_heads(model):
     """The copy head still scores on the one recalled needle, but 1 of 3 is too few to call it."""
-    g = torch.Generator().manual_seed(0)
-    prompts = torch.randint(4, 40, (3, 12), generator=g)
-    prompts[:, 0] = 1
-    spans = [(3, 6), (5, 8), (7, 10)]
-    for row, (s0, s1) in enumerate(spans):
-        prompts[row, s0:s1] = torch.tensor([50, 51, 52]) + row
+    prompts, spans = needle_prompts()
     answers = [prompts[0, 3:6].tolist(), [60, 61, 62], [60, 61, 62]]
     with model.bridge.hooks(fwd_hooks=hooked_copier(model, prompts, spans)):
         scores = retrieval_scores(model, list(prompts), spans, answers, max_new_tokens=6)
