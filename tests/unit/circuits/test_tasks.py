@@ -210,6 +210,13 @@ def test_real_tokenizer_llama2c(stories260k):
         retrieval_task(stories260k, context_len=600)
 
 
+def test_hub_models_get_retrieval_prompts_with_room_for_a_haystack(stories260k):
+    from circuits.tasks.registry import RETRIEVAL_CONTEXT, task_for
+
+    task = task_for(stories260k, "retrieval", n_prompts=2)
+    assert task.clean_tokens.shape == (2, min(RETRIEVAL_CONTEXT, stories260k.n_ctx))
+
+
 @pytest.fixture(scope="module")
 def hub_words_model(tmp_path_factory):
     """A tiny random GPT-2 whose word vocabulary holds the IOI and greater-than prompts."""
