@@ -9,10 +9,12 @@ The haystack is real public-domain English, Milton's *Areopagitica* shipped in
   word of the {key} is"``; the answer is the first token of ``" {value}"``. Every prompt
   has exactly ``context_len`` tokens (the haystack is cut to fit). The corrupted prompt
   has haystack text where the needle was; the wrong answer is another value's first token.
-- ``filler`` (zoo word vocabularies): filler words with the needle ``K is V`` at the
-  depth and two distractor needles with other keys and values elsewhere, then the
-  question ``K ?``; the answer is ``V``. The corrupted prompt holds another value ``V'``
-  in the asked needle, which is the wrong answer.
+- ``filler`` (zoo word vocabularies): filler words with the needle ``K V`` (a key word
+  followed by its value word) at the depth and two distractor needles with other keys and
+  values elsewhere, then the question ``? K``; the answer is ``V``. The corrupted prompt
+  holds another value ``V'`` in the asked needle, which is the wrong answer. This is
+  multi-query associative recall: the value is found by matching the key, the copy-paste
+  lookup of Wu et al.'s retrieval heads.
 
 :func:`retrieval_grid` builds one task per context length, needle depths spread evenly
 within it (the depth of each prompt is in its metadata).
@@ -41,7 +43,7 @@ HAYSTACK = Path(__file__).resolve().parents[2] / "data" / "haystack" / "areopagi
 """Milton's Areopagitica (public domain), the haystack text."""
 
 RetrievalForm = Literal["text", "filler"]
-"""``text``: English haystack and needle sentence. ``filler``: filler words, ``K is V`` and ``K ?``."""
+"""``text``: English haystack and needle sentence. ``filler``: filler words, ``K V`` needles and ``? K``."""
 
 KEYS = (
     "garden river window castle forest bridge island mountain village tower harbor desert valley "
@@ -77,24 +79,23 @@ def sample_needles(
     filler: np.ndarray,
     keys: np.ndarray,
     values: np.ndarray,
-    is_id: int,
     question_id: int,
     n: int,
     context_len: int,
     depths: np.ndarray | None = None,
     n_needles: int = 3,
 ) -> dict[str, np.ndarray]:
-    """``filler`` prompts on token ids: ``context_len`` tokens ending in ``K ?``.
+    """``filler`` prompts on token ids: ``context_len`` tokens ending in ``? K``.
 
-    ``n_needles`` needles ``K_i is V_i`` with distinct keys and values; the question asks the
-    first, which starts at ``round(depth * (context_len - 5))`` (depths uniform in [0, 1] unless
+    ``n_needles`` needles ``K_i V_i`` with distinct keys and values; the question asks the
+    first, which starts at ``round(depth * (context_len - 4))`` (depths uniform in [0, 1] unless
     given); the others are distractors placed elsewhere, so that the answer needs the key.
 
     Returns:
         ``tokens`` [n context_len], ``value`` (the answer), ``counterfactual`` (a value absent from
-        the prompt), ``needle_pos`` (position of the asked ``K``), ``depth``.
+        the prompt), ``needle_pos`` (position of the asked ``K``; its value follows it), ``depth``.
     """
-    if context_len < 8 * n_needles + 2:
+    if context_len < 6 * n_needles + 2:
         raise ValueError(f"context_len {context_len} is too short for {n_needles} needles")
     tokens = rng.choice(filler, size=(n, context_len))
     depth = rng.random(n) if depths is None else np.asarray(depths, dtype=float)
@@ -102,17 +103,16 @@ def sample_needles(
     for i in range(n):
         ks = rng.choice(keys, size=n_needles, replace=False)
         vs = rng.choice(values, size=n_needles + 1, replace=False)
-        pos = int(round(depth[i] * (context_len - 5)))
+        pos = int(round(depth[i] * (context_len - 4)))
+        # Distractors start at least 3 tokens from every other needle and end before the question.
+        free = np.array([s for s in range(context_len - 3) if abs(s - pos) >= 3])
         starts = [pos]
         while len(starts) < n_needles:
-            free = [s for s in range(context_len - 4) if all(abs(s - t) >= 4 for t in starts)]
-            if not free:  # the asked needle's depth left no room: start the distractors again
-                starts = [pos]
-                continue
-            starts.append(int(rng.choice(free)))
+            ok = free[np.all(np.abs(free[:, None] - np.array(starts)[None]) >= 3, axis=1)]
+            starts.append(int(rng.choice(ok)))
         for s, k, v in zip(starts, ks, vs, strict=False):
-            tokens[i, s : s + 3] = (k, is_id, v)
-        tokens[i, -2:] = (ks[0], question_id)
+            tokens[i, s : s + 2] = (k, v)
+        tokens[i, -2:] = (question_id, ks[0])
         out["value"][i], out["counterfactual"][i], out["needle_pos"][i] = vs[0], vs[-1], pos
     return out | {"tokens": tokens, "depth": depth}
 
@@ -154,14 +154,14 @@ def retrieval_task(
     rng = np.random.default_rng(seed)
     depth = _spread(depths, n_prompts)
     if form == "filler":
-        check_context(model, context_len, f"<{context_len - len(bos)} filler words> K ?")
+        check_context(model, context_len, f"<{context_len - len(bos)} filler words> ? K")
         fill = np.array(word_tokens(model, list(filler or haystack_words()), what="filler word"))
         kid = np.array(word_tokens(model, keys, what="needle key"))
         vid = np.array(word_tokens(model, values, what="needle value"))
-        is_id, q_id = word_tokens(model, ["is", "?"], what="needle word")
-        s = sample_needles(rng, fill, kid, vid, is_id, q_id, n_prompts, context_len - len(bos), depth)
+        (q_id,) = word_tokens(model, ["?"], what="question word")
+        s = sample_needles(rng, fill, kid, vid, q_id, n_prompts, context_len - len(bos), depth)
         corrupted = s["tokens"].copy()
-        corrupted[np.arange(n_prompts), s["needle_pos"] + 2] = s["counterfactual"]
+        corrupted[np.arange(n_prompts), s["needle_pos"] + 1] = s["counterfactual"]
         meta = pd.DataFrame(
             {
                 "task": "retrieval",

@@ -24,10 +24,13 @@ Design choices (see DESIGN.md, "Lessons from training organisms"):
   head as ``successor_mover``; no head's own output ranks the successor first on more
   than 36% of prompts). Forcing the increment into a head needs the member to be
   readable only by the last layer, which this recipe does not achieve.
-- The organism's retrieval prompts hold three needles ``K_i is V_i`` (distinct keys and
-  values) in filler and ask for one (``K ?``): with a single needle the value is the only
+- The organism's retrieval prompts hold three needles ``K_i V_i`` (distinct keys and
+  values) in filler and ask for one (``? K``): with a single needle the value is the only
   value word in the prompt and a layer-0 head finds it by token identity, so the key would
-  not matter.
+  not matter. The question ends on the key so that the lookup is one match (key to key,
+  copy the value after it), as in multi-query associative recall; the earlier form
+  ``K is V`` ... ``K ?`` puts the key one token before the query and stayed at chance
+  (one in three) through 12,000 steps.
 - Addition in the organism has two digits (with three, 5000 mixed steps reach about 50%
   per digit); the ``arithmetic`` model learns three digits alone.
 - Loss is read only where the next token is determined by the task (the second copy
@@ -246,7 +249,7 @@ class TaskSampler:
             mask = np.concatenate([mask, np.zeros((n, 1), bool)], axis=1)
         elif self.spec.name == "retrieval":
             length = int(rng.integers(28, o["context_len"] + 1))
-            s = sample_needles(rng, self.filler, self.keys, self.values, ids["is"], ids["?"], n, length - 1)
+            s = sample_needles(rng, self.filler, self.keys, self.values, ids["?"], n, length - 1)
             tokens = np.concatenate([s["tokens"], s["value"][:, None]], axis=1)
             mask = np.zeros(tokens.shape, bool)
             mask[:, -2] = True

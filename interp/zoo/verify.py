@@ -20,7 +20,9 @@ For each task a zoo model was trained on, :func:`verify`:
    attends to the set member but whose own output does not rank the successor first on at
    least :data:`SUCCESSOR_DIRECT_MIN` of the prompts only moves the member (``successor_mover``):
    the increment happens after it. A task below :data:`MIN_LEARNED` accuracy claims no heads. A head that
-   matters but shows none of these patterns is listed as ``{task}_other``;
+   matters but shows none of these patterns is listed as ``{task}_other``. A head whose own ablation
+   does not hurt but which attends like a role's heads is a **backup** of that role when ablating it
+   with them hurts beyond ablating them alone (:func:`backup_heads`);
 5. ablates the task's heads together, and as many other heads drawn at random
    :data:`N_RANDOM` times, and writes everything into ``card.json`` and ``card.md``.
 
@@ -62,6 +64,9 @@ EVAL_SEED = 1234
 """Seed of the documented evaluation prompts (the reference batch uses ``EVAL_SEED + 1``)."""
 PATTERN_MIN = 0.3
 """Least mean attention to the role's target for a pattern to count."""
+BACKUP_PATTERN_MIN = 0.5
+"""Least mean attention to the role's target for a head without single-head evidence to be a backup:
+with no effect of its own, the pattern must hold most of its attention."""
 
 
 def head_label(layer: int, head: int) -> str:
@@ -119,7 +124,7 @@ def _targets(task, model) -> dict[str, Int[Tensor, " batch"] | Tensor]:
     if task.name == "successor":
         return {"successor": torch.tensor(meta["member_pos"].to_numpy())}
     if task.name == "retrieval":
-        return {"retrieval": torch.tensor(meta["needle_pos"].to_numpy()) + 2}
+        return {"retrieval": torch.tensor(meta["needle_pos"].to_numpy()) + 1}
     return {}
 
 
@@ -177,6 +182,46 @@ def successor_direct(model, task, layer: int, head: int) -> float:
     return float(np.mean(hits))
 
 
+def backup_heads(
+    model, task, reference, single: pd.DataFrame, roles: dict[str, str], base_ld: float
+) -> dict[str, dict[str, Any]]:
+    """Heads that show a role's attention pattern and take over when the role's heads are ablated.
+
+    A head whose own ablation does not hurt (another head does its job) is a backup of role R
+    when it attends like R (at least :data:`BACKUP_PATTERN_MIN` to R's target; for ``previous_token``,
+    to the previous token) and ablating it together with R's heads lowers accuracy by
+    :data:`MIN_DROP`, or the logit difference by :data:`MIN_LOGIT_DIFF_SHARE` of its baseline,
+    beyond ablating R's heads alone (as the backup name movers of Wang et al. 2022).
+    """
+    by_role: dict[str, list[tuple[int, int]]] = {}
+    for label, role in roles.items():
+        by_role.setdefault(role, []).append(parse_label(label))
+    out: dict[str, dict[str, Any]] = {}
+    for role, heads in by_role.items():
+        if role.endswith("_other") or role.endswith("_mover"):
+            continue
+        column = "previous_token" if role == "previous_token" else role
+        if column not in single:
+            continue
+        alone = task_scores(model, task, reference.clean_tokens, heads)
+        for r in single[~single["evidence"]].itertuples():
+            label = head_label(int(r.layer), int(r.head))
+            if label in roles or label in out or getattr(r, column) < BACKUP_PATTERN_MIN:
+                continue
+            both = task_scores(model, task, reference.clean_tokens, [*heads, (int(r.layer), int(r.head))])
+            drop = alone["accuracy"] - both["accuracy"]
+            ld_drop = alone["logit_diff"] - both["logit_diff"]
+            if drop >= MIN_DROP or ld_drop >= MIN_LOGIT_DIFF_SHARE * base_ld:
+                out[label] = {
+                    "role": role,
+                    "with": [head_label(*h) for h in heads],
+                    "accuracy_with_role_heads_ablated": alone["accuracy"],
+                    "accuracy_with_both_ablated": both["accuracy"],
+                    "logit_diff_drop_beyond": ld_drop,
+                }
+    return out
+
+
 def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
     """Ablation and pattern evidence for one task; see the module docstring."""
     base = task_scores(model, task)
@@ -225,6 +270,9 @@ def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
             role = "previous_token"
         roles[head_label(int(r.layer), int(r.head))] = role
     extra: dict[str, Any] = {"learned": base["accuracy"] >= MIN_LEARNED, "sufficient": sufficient}
+    backups = backup_heads(model, task, reference, single, roles, base_ld)
+    roles |= {label: b["role"] for label, b in backups.items()}
+    extra["backup"] = backups
     if task.name == "successor":
         rates = {label: successor_direct(model, task, *parse_label(label)) for label in roles}
         extra["direct_successor_rate"] = rates
@@ -285,7 +333,8 @@ def verify(checkpoint: str | Path, *, n_prompts: int = EVAL_PROMPTS, seed: int =
         task_heads[task.name] = res["task_heads"]
         if res["learned"]:
             for label, role in res["heads"].items():
-                heads.setdefault(role, []).append(label)
+                if label not in heads.setdefault(role, []):
+                    heads[role].append(label)
     card |= {
         "accuracy": accuracy,
         "evaluation": {"n_prompts": n_prompts, "seed": seed, "seed_rule": "seed + 1000 * task index"},
@@ -362,6 +411,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             "|---|---|---|---|---|",
         ]
         for label, role in e["heads"].items():
+            if label in e.get("backup", {}):
+                continue
             layer, head = parse_label(label)
             row = next(s for s in e["single_head"] if s["layer"] == layer and s["head"] == head)
             target = (
@@ -393,6 +444,12 @@ def card_markdown(card: dict[str, Any]) -> str:
             lines.append(
                 f"Ablating every {role} head ({', '.join(r['heads'])}) together: "
                 f"accuracy {r['accuracy']:.3f}."
+            )
+        for label, b in e.get("backup", {}).items():
+            lines.append(
+                f"Backup {b['role']} head {label}: its own ablation does not hurt, but ablating it with "
+                f"{', '.join(b['with'])} takes accuracy to {b['accuracy_with_both_ablated']:.3f}, against "
+                f"{b['accuracy_with_role_heads_ablated']:.3f} with {', '.join(b['with'])} alone."
             )
         if "direct_successor_rate" in e:
             rates = ", ".join(f"{k} {v:.2f}" for k, v in e["direct_successor_rate"].items())

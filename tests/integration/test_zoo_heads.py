@@ -28,10 +28,9 @@ KINDS_BY_TASK = {
 KNOWN_GAPS = {
     ("arithmetic", "arithmetic"): "precision 1.0, recall 0.8: the card's L1H3 matters under mean "
     "ablation but moves only 2% of the logit difference under counterfactual-operand patching",
-    ("organism", "previous_token"): "precision 0.5, recall 1.0: L0H0 attends to the previous token "
-    "(0.55) but its single ablation does not hurt induction; the card lists it as a successor mover",
-    ("organism", "arithmetic"): "precision 1.0, recall 0.56: the organism spreads addition over 9 heads; "
-    "L0H3, L2H1, L2H3 and L3H1 matter under mean ablation but each moves under 10% under patching",
+    ("organism", "arithmetic"): "precision 1.0, recall 0.45: the organism spreads addition over many heads; "
+    "the card names 11 that attend to the operands and whose mean ablation hurts, of which 5 move more "
+    "than 10% of the logit difference under counterfactual-operand patching",
 }
 
 

@@ -137,35 +137,31 @@ def test_task_adapter_and_empty_negatives():
         find_sae_circuit_for_task(model, empty)
 
 
-@pytest.mark.skipif("organism" not in zoo_names(), reason="no zoo organism under data/zoo")
-def _organism_aucs(names):
+def _organism_auc(name):
+    if "organism" not in zoo_names():
+        pytest.skip("no zoo organism under data/zoo")
     try:
         model, tasks = zoo_circuit_tasks("organism", n_prompts=100)
     except FinderUnavailable as err:
         pytest.skip(str(err))
-    tasks = [task for task in tasks if task.name in names]
-    if not tasks:
-        pytest.skip(f"the organism's card names no heads for {names}")
-    aucs = {}
-    for task in tasks:
-        result = find_sae_circuit(model, task.clean_tokens, task.corrupted_tokens, progress=False)
-        aucs[task.name] = node_roc_auc(result.node_scores, task.ground_truth, model=model)
-    return aucs
+    task = next((task for task in tasks if task.name == name), None)
+    if task is None:
+        pytest.skip(f"the organism's card names no heads for {name}")
+    result = find_sae_circuit(model, task.clean_tokens, task.corrupted_tokens, progress=False)
+    return node_roc_auc(result.node_scores, task.ground_truth, model=model)
 
 
-def test_sae_finder_node_auc_on_organism_induction():
-    """Acceptance: with the card's induction heads as ground truth, node ROC AUC >= 0.85."""
-    aucs = _organism_aucs({"induction"})
-    assert aucs["induction"] >= 0.85, aucs
-
-
-@pytest.mark.xfail(
-    reason="measured node AUC 0.58-0.75 (successor) and 0.26-0.62 (arithmetic) across seeds: the organism "
-    "computes these tasks with many heads at once (9 of 16 heads carry arithmetic), so codes unique to "
-    "solved prompts do not single out the card's heads",
+ARITHMETIC_GAP = pytest.mark.xfail(
+    reason="measured node AUC 0.75: the organism spreads addition over 14 heads whose single ablation "
+    "hurts (11 attend to the operands), so codes unique to solved prompts do not single out the card's heads",
     strict=False,
 )
-def test_sae_finder_node_auc_on_organism_successor_and_arithmetic():
-    """The paper's bar (AUC >= 0.85) on the organism's distributed tasks; not met, kept as a tracked gap."""
-    aucs = _organism_aucs({"successor", "arithmetic"})
-    assert min(aucs.values()) >= 0.85, aucs
+
+
+@pytest.mark.parametrize(
+    "task", ["induction", "successor", "retrieval", pytest.param("arithmetic", marks=ARITHMETIC_GAP)]
+)
+def test_sae_finder_node_auc_on_organism(task):
+    """Acceptance: with the card's heads for the task as ground truth, node ROC AUC >= 0.85."""
+    auc = _organism_auc(task)
+    assert auc >= 0.85, f"{task}: node ROC AUC {auc:.3f}"

@@ -19,7 +19,7 @@ from circuits.tasks import (
     successor_task,
     zoo_task,
 )
-from circuits.tasks.retrieval import HAYSTACK, haystack_sentences
+from circuits.tasks.retrieval import HAYSTACK, KEYS, VALUES, haystack_sentences
 from circuits.tasks.token_sets import ORDINAL_SETS
 from interp import load_model
 from interp.testing import tiny_model
@@ -153,12 +153,13 @@ def test_retrieval_filler_form_and_grid(word_model):
         assert task.clean_tokens.shape == (9, n)
         for i, row in task.metadata.iterrows():
             p = int(row["needle_pos"])
-            assert words(word_model, task.clean_tokens[i, p : p + 3])[1] == "is"
-            assert task.answer_tokens[i] == task.clean_tokens[i, p + 2]
-            assert task.clean_tokens[i, -2] == task.clean_tokens[i, p]  # the question names the key
-            assert task.corrupted_tokens[i, p + 2] == task.wrong_tokens[i]
+            assert task.answer_tokens[i] == task.clean_tokens[i, p + 1]
+            assert words(word_model, task.clean_tokens[i, -2:])[0] == "?"
+            assert task.clean_tokens[i, -1] == task.clean_tokens[i, p]  # the question names the key
+            assert task.corrupted_tokens[i, p + 1] == task.wrong_tokens[i]
             # Two distractor needles with other keys and values.
-            assert words(word_model, task.clean_tokens[i]).count("is") == 3
+            prompt = words(word_model, task.clean_tokens[i])
+            assert sum(w in KEYS for w in prompt) == 4 and sum(w in VALUES for w in prompt) == 3
             assert task.wrong_tokens[i] not in task.clean_tokens[i].tolist()
         assert sorted(task.metadata["depth"].unique()) == [0.0, 0.5, 1.0]
 
