@@ -80,3 +80,27 @@ def test_organism_claims_heads_for_tasks():
     assert {t["name"] for t in card["tasks"]} == {"induction", "successor", "retrieval", "arithmetic"}
     claimed = {task for task, heads in card["task_heads"].items() if heads}
     assert "induction" in claimed
+    # Retrieval is learned (key-value recall) and its heads are claimed from ablation.
+    assert card["accuracy"]["retrieval"] >= 0.9 and "retrieval" in claimed
+
+
+def test_card_backup_heads_take_over(zoo_model):
+    """A backup head changes little alone, but ablated with its role's heads it hurts beyond them."""
+    card, model, tasks = zoo_model
+    backups = [
+        (task, reference, label, b)
+        for task, reference in tasks
+        for e in card["evidence"]
+        if e["task"] == task.name
+        for label, b in e.get("backup", {}).items()
+    ]
+    if card["name"] == "organism":
+        assert any(label == "L0H0" for _, _, label, _ in backups), "the organism's L0H0 backs up L0H1"
+    for task, reference, label, b in backups:
+        role_heads = [parse_label(h) for h in b["with"]]
+        base = _accuracy(model, task)
+        alone = _accuracy(model, task, [parse_label(label)], reference)
+        with_role = _accuracy(model, task, role_heads, reference)
+        both = _accuracy(model, task, [*role_heads, parse_label(label)], reference)
+        assert base - alone < 0.05, (label, base, alone)
+        assert with_role - both >= 0.05, (label, with_role, both)
