@@ -5,9 +5,12 @@ greedily decodes up to ``max_new_tokens`` tokens. At each step with generated
 token ``w``, for every head, ``j`` is the argmax of the head's attention row
 for the current query; if ``s0 <= j < s1`` and ``prompt[j] == w`` the head
 copied from the needle, and its score for this instance grows by
-``1 / (s1 - s0)``. Instances whose output recalls the needle's answer
-(ROUGE-1 recall > 0.5 over answer tokens) are kept; a head's score is its mean
-over kept instances, and a retrieval head is one scoring above 0.1.
+``1 / (s1 - s0)``, once per needle token (the paper's score is the share of the
+needle's tokens in the set the head copy-pastes, so it never exceeds 1; a model that
+keeps generating and emits a needle token again adds nothing). Instances whose
+output recalls the needle's answer (ROUGE-1 recall > 0.5 over answer tokens) are
+kept; a head's score is its mean over kept instances, and a retrieval head is one
+scoring above 0.1.
 
 Wu et al. score models that pass the test. When the model recalls fewer than
 half of its needles (``min_task_recall``), the few kept instances say little
@@ -69,7 +72,10 @@ def copy_paste_scores(
     hit = in_needle & (attended == generated[:, None, None, :])
     if stopped is not None:
         hit = hit & ~stopped.bool()[:, None, None, :]
-    return hit.float().sum(-1) / (s1 - s0).float()[:, None, None]
+    # Each needle token counts once: copying the same token again later adds nothing.
+    copied = torch.zeros(*hit.shape[:3], prompt_tokens.shape[1], dtype=torch.long, device=hit.device)
+    copied.scatter_add_(3, safe, hit.long())
+    return (copied > 0).sum(-1).float() / (s1 - s0).float()[:, None, None]
 
 
 def rouge1_recall(generated: Sequence[int], reference: Sequence[int]) -> float:

@@ -18,6 +18,14 @@ def test_a_head_that_copies_the_needle_scores_one_and_others_zero():
     assert scores[0, 0].tolist() == pytest.approx([1.0, 1 / 3, 0.0])
 
 
+def test_a_needle_token_copied_twice_counts_once():
+    prompt = torch.tensor([[1, 9, 40, 41, 9]])
+    generated = torch.tensor([[40, 41, 40, 41]])  # the model answers, then repeats itself
+    argmax = torch.tensor([[[[2, 3, 2, 3], [2, 2, 2, 2]]]])
+    scores = copy_paste_scores(argmax, generated, prompt, [(2, 4)])
+    assert scores[0, 0].tolist() == pytest.approx([1.0, 0.5])
+
+
 def test_steps_after_stopping_do_not_count():
     prompt = torch.tensor([[1, 40, 41]])
     argmax = torch.tensor([[[[1, 2]]]])
