@@ -37,8 +37,11 @@ from interp.weights.forward import mlp, normalize
 SUCCESSOR_THRESHOLD = 0.5
 """A head is a successor head when it increments more than half of the consecutive pairs on average."""
 
-EffectiveEmbedding = Literal["mlp0", "raw"]
-"""``mlp0``: MLP0's output on the raw embeddings (Gould et al.). ``raw``: the embeddings themselves."""
+EffectiveEmbedding = Literal["mlp0", "raw", "resid"]
+"""``mlp0``: MLP0's output on the raw embeddings (Gould et al.). ``raw``: the embeddings themselves.
+``resid``: their sum, the residual stream after block 0 for a lone token (attention and position
+aside), which is what a later head reads; in GPT-2 MLP0's output dominates it, in small models
+trained from scratch the embedding itself can carry the increment."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,14 +68,15 @@ class TokenSet:
 def effective_embeddings(
     w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "mlp0"
 ) -> Float[Tensor, "n d_model"]:
-    """The representation a head reads for each token: MLP0 of the raw embedding, or the embedding."""
+    """The representation a head reads for each token (see :data:`EffectiveEmbedding`)."""
     x = w.W_E[token_ids]
     if embedding == "raw":
         return x
-    if embedding != "mlp0":
-        raise ValueError(f"unknown effective embedding {embedding!r}; expected 'mlp0' or 'raw'")
+    if embedding not in ("mlp0", "resid"):
+        raise ValueError(f"unknown effective embedding {embedding!r}; expected 'mlp0', 'raw' or 'resid'")
     ln2_b = w.ln2_b[0] if w.ln2_b is not None else None
-    return mlp(w, 0, normalize(x[None], w.ln2_w[0], ln2_b, w.norm_eps))[0]
+    out = mlp(w, 0, normalize(x[None], w.ln2_w[0], ln2_b, w.norm_eps))[0]
+    return out if embedding == "mlp0" else x + out
 
 
 def effective_ov(

@@ -58,7 +58,7 @@ def zoo_task(
         return successor_task(
             model,
             sets=tuple(zoo_sets()),
-            form="recall",
+            form=o.get("form", "recall"),
             n_prompts=n_prompts,
             seq_len=o["seq_len"],
             filler=zoo_filler(),

@@ -13,6 +13,13 @@ Two prompt forms:
   happen in that head or in what follows it; the zoo's organism has no MLP after
   its last attention layer, so a last-layer head that does it increments in its own
   OV circuit. The corrupted prompt replaces X with another member of the same set.
+- ``marked`` (for the zoo): the cue marks X (``next X``) among filler and distractor
+  members of other sets, and the prompt ends with the cue again; the answer is the
+  successor of X. Only X's position follows the cue, so a head can find X only through
+  a previous-token head (an induction-style lookup, no earlier than layer 1), after
+  MLP0 has read X: a model with no MLP after that layer must increment in the head's
+  own OV circuit (with MLP0's output as the effective embedding, as Gould et al.
+  define it). Corrupted and wrong answer as in ``recall``.
 
 The metadata names the set of each prompt (``set``), for per-set breakdowns.
 
@@ -35,9 +42,9 @@ from circuits.tasks.token_sets import ORDINAL_SETS, OrdinalSet
 from circuits.tasks.tokens import bos_ids, check_context, word_token, word_tokens
 from interp import HookedModel
 
-SuccessorForm = Literal["list", "recall"]
+SuccessorForm = Literal["list", "recall", "marked"]
 """``list``: consecutive members, answer the next one. ``recall``: one member among filler, then a
-cue; answer its successor."""
+cue; answer its successor. ``marked``: ``cue X`` among filler and distractor members, then the cue."""
 
 
 def set_ids(model: HookedModel, sets: Sequence[str]) -> dict[str, tuple[list[int], bool]]:
@@ -84,6 +91,50 @@ def sample_recall(
     return out | {"tokens": tokens}
 
 
+def sample_marked(
+    rng: np.random.Generator,
+    sets: dict[str, tuple[list[int], bool]],
+    filler: np.ndarray,
+    cue: int,
+    n: int,
+    seq_len: int,
+    n_distractors: int = 2,
+) -> dict[str, np.ndarray]:
+    """``marked`` prompts on token ids: ``seq_len`` tokens holding ``cue X`` and ``n_distractors``
+    members of other sets, then ``cue``.
+
+    Returns:
+        As :func:`sample_recall`; ``member_pos`` is X's position (the cue is just before it).
+    """
+    if seq_len < 2 * n_distractors + 3:
+        raise ValueError(
+            f"seq_len {seq_len} is too short for the marked member and {n_distractors} distractors"
+        )
+    names = list(sets)
+    if n_distractors and len(names) < 2:
+        raise ValueError(f"distractors come from other sets; got only {names}")
+    tokens = rng.choice(filler, size=(n, seq_len + 1))
+    tokens[:, -1] = cue
+    out = {
+        k: np.zeros(n, dtype=np.int64) for k in ("member", "counterfactual", "answer", "member_pos", "set")
+    }
+    for i in range(n):
+        k = int(rng.integers(len(names)))
+        ids, cyclic = sets[names[k]]
+        last = len(ids) if cyclic else len(ids) - 1
+        j, j2 = rng.choice(last, size=2, replace=False)
+        pos = int(rng.integers(1, seq_len))
+        tokens[i, pos - 1 : pos + 1] = (cue, ids[j])
+        free = [q for q in range(seq_len) if q not in (pos - 1, pos)]
+        for q in rng.choice(free, size=n_distractors, replace=False):
+            other = names[int(rng.choice([m for m in range(len(names)) if m != k]))]
+            tokens[i, q] = rng.choice(sets[other][0])
+        out["member"][i], out["counterfactual"][i] = ids[j], ids[j2]
+        out["answer"][i] = ids[(j + 1) % len(ids)]
+        out["member_pos"][i], out["set"][i] = pos, k
+    return out | {"tokens": tokens}
+
+
 def successor_task(
     model: HookedModel,
     *,
@@ -101,11 +152,11 @@ def successor_task(
 
     Args:
         sets: Names of :data:`~circuits.tasks.token_sets.ORDINAL_SETS` to use.
-        form: ``list`` or ``recall`` (see the module docstring).
+        form: ``list``, ``recall`` or ``marked`` (see the module docstring).
         n_shown: Members shown in a ``list`` prompt.
-        seq_len: Filler words in a ``recall`` prompt (the member replaces one of them).
-        filler: Filler words of a ``recall`` prompt (each a single token, none a set member).
-        cue: The last word of a ``recall`` prompt.
+        seq_len: Filler words in a ``recall`` or ``marked`` prompt (members replace some of them).
+        filler: Filler words of those forms (each a single token, none a set member).
+        cue: The last word of those forms (in ``marked``, also the word before X).
 
     Raises:
         ValueError: A member, filler word or cue that is not a single token, or a prompt
@@ -114,9 +165,9 @@ def successor_task(
     ids = set_ids(model, sets)
     bos = bos_ids(model)
     rng = np.random.default_rng(seed)
-    if form == "recall":
+    if form in ("recall", "marked"):
         if not filler:
-            raise ValueError("the recall form needs filler words; pass filler=[...]")
+            raise ValueError(f"the {form} form needs filler words; pass filler=[...]")
         check_context(model, len(bos) + seq_len + 1, f"<{seq_len} filler words> {cue}")
         fill = np.array(word_tokens(model, list(filler), what="filler word"))
         members = {t for m, _ in ids.values() for t in m}
@@ -124,7 +175,8 @@ def successor_task(
             raise ValueError(
                 f"filler word {clash[0]!r} is a set member; expected filler outside {list(sets)}"
             )
-        s = sample_recall(rng, ids, fill, word_token(model, cue, what="cue"), n_prompts, seq_len)
+        sample = sample_recall if form == "recall" else sample_marked
+        s = sample(rng, ids, fill, word_token(model, cue, what="cue"), n_prompts, seq_len)
         corrupted = s["tokens"].copy()
         corrupted[np.arange(n_prompts), s["member_pos"]] = s["counterfactual"]
         meta = pd.DataFrame(
@@ -145,7 +197,7 @@ def successor_task(
             metric,
         )
     if form != "list":
-        raise ValueError(f"unknown successor form {form!r}; expected 'list' or 'recall'")
+        raise ValueError(f"unknown successor form {form!r}; expected 'list', 'recall' or 'marked'")
     check_context(model, len(bos) + n_shown, f"<{n_shown} set members>")
     clean, corrupted, answers, wrongs, meta = [], [], [], [], []
     names = list(sets)

@@ -235,14 +235,15 @@ class TaskSampler:
         from circuits.tasks.arithmetic import sample_arithmetic
         from circuits.tasks.induction import sample_induction
         from circuits.tasks.retrieval import sample_needles
-        from circuits.tasks.successor import sample_recall
+        from circuits.tasks.successor import sample_marked, sample_recall
 
         o, rng, ids = self.spec.options, self.rng, self.ids
         if self.spec.name == "induction":
             s = sample_induction(rng, self.pool, n, o["seq_len"], tuple(o["span"]))
             tokens, mask = s["tokens"], s["mask"]
         elif self.spec.name == "successor":
-            s = sample_recall(rng, self.sets, self.filler, ids["next"], n, o["seq_len"])
+            sample = sample_marked if o.get("form") == "marked" else sample_recall
+            s = sample(rng, self.sets, self.filler, ids["next"], n, o["seq_len"])
             tokens, mask = s["tokens"], np.zeros(s["tokens"].shape, bool)
             mask[:, -1] = True
             tokens = np.concatenate([tokens, s["answer"][:, None]], axis=1)

@@ -133,6 +133,26 @@ def test_successor_recall_form(word_model):
     assert words(word_model, task.clean_tokens[:, -1]) == ["next"] * len(task)
 
 
+def test_successor_marked_form(word_model):
+    from interp.zoo.vocab import zoo_filler
+
+    sets = ("days", "ordinals", "letters")
+    task = successor_task(word_model, sets=sets, form="marked", filler=zoo_filler(), seq_len=12, n_prompts=40)
+    members = {m: name for name in sets for m in ORDINAL_SETS[name].members}
+    for i, row in task.metadata.iterrows():
+        prompt = words(word_model, task.clean_tokens[i])
+        p = int(row["member_pos"])
+        member = prompt[p]
+        # The cue marks the member and ends the prompt; nowhere else.
+        assert prompt[p - 1] == "next" and prompt[-1] == "next" and prompt.count("next") == 2
+        assert members[member] == row["set"]
+        assert words(word_model, [task.answer_tokens[i]])[0] == ORDINAL_SETS[row["set"]].successor(member)
+        # Two distractor members, each from another set.
+        others = [w for k, w in enumerate(prompt) if w in members and k != p]
+        assert len(others) == 2 and all(members[w] != row["set"] for w in others)
+        assert task.corrupted_tokens[i, p] != task.clean_tokens[i, p]
+
+
 def test_arithmetic_answers_are_the_result_digits(word_model):
     for op in ("add", "sub"):
         task = arithmetic_task(word_model, n_prompts=32, n_digits=3, operation=op, seed=2)

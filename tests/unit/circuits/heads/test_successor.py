@@ -69,6 +69,27 @@ def test_effective_embedding_is_mlp0_of_the_raw_embedding(model):
     expected = mlp(w, 0, normalize(w.W_E[ids][None], w.ln2_w[0], ln2_b, w.norm_eps))[0]
     assert torch.allclose(effective_embeddings(w, ids), expected)
     assert torch.equal(effective_embeddings(w, ids, "raw"), w.W_E[ids])
+    assert torch.allclose(effective_embeddings(w, ids, "resid"), w.W_E[ids] + expected)
+
+
+def test_a_head_that_increments_the_residual_scores_one_only_when_read_so():
+    """A head whose OV increments what a later head reads (embedding plus MLP0) scores 1.0 with
+    ``resid``; read through MLP0's output alone, the same head looks like any other."""
+    model = tiny_model("gpt2")
+    w = model.weights
+    ids = torch.tensor(DAYS.token_ids)
+    x = effective_embeddings(w, ids, "resid")
+    n = len(ids)
+    shift = torch.zeros(n, n)
+    for i, j in DAYS.pairs():
+        shift[i, j] = 1.0
+    W_V, W_O = w.W_V.clone(), w.W_O.clone()
+    W_V[1, 3], W_O[1, 3] = 0, 0
+    W_V[1, 3, :, :n] = torch.linalg.pinv(x)
+    W_O[1, 3, :n] = shift @ torch.linalg.pinv(w.W_U[:, ids])
+    edited = replace(w, W_V=W_V, W_O=W_O)
+    assert succession_scores(model, {"days": DAYS}, weights=edited, embedding="resid")["days"][1, 3] == 1.0
+    assert succession_scores(model, {"days": DAYS}, weights=edited)["days"][1, 3] < 1.0
 
 
 def test_effective_ov_matches_a_plain_product(model):
