@@ -58,6 +58,30 @@ def set_ids(model: HookedModel, sets: Sequence[str]) -> dict[str, tuple[list[int
     return out
 
 
+def _blank(
+    rng: np.random.Generator, filler: np.ndarray, cue: int, n: int, seq_len: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    tokens = rng.choice(filler, size=(n, seq_len + 1))
+    tokens[:, -1] = cue
+    fields = ("member", "counterfactual", "answer", "member_pos", "set")
+    return tokens, {k: np.zeros(n, dtype=np.int64) for k in fields}
+
+
+def _draw_member(
+    rng: np.random.Generator, sets: dict[str, tuple[list[int], bool]], out: dict[str, np.ndarray], i: int
+) -> tuple[int, list[int], int]:
+    """Draw prompt ``i``'s set and member (one that has a successor) into ``out``; return the set's
+    index, its ids and the member's index."""
+    names = list(sets)
+    k = int(rng.integers(len(names)))
+    ids, cyclic = sets[names[k]]
+    last = len(ids) if cyclic else len(ids) - 1
+    j, j2 = rng.choice(last, size=2, replace=False)
+    out["member"][i], out["counterfactual"][i] = ids[j], ids[j2]
+    out["answer"][i], out["set"][i] = ids[(j + 1) % len(ids)], k
+    return k, ids, int(j)
+
+
 def sample_recall(
     rng: np.random.Generator,
     sets: dict[str, tuple[list[int], bool]],
@@ -72,22 +96,12 @@ def sample_recall(
         ``tokens`` [n seq_len+1] (cue last), ``member`` (X), ``counterfactual`` (another member),
         ``answer`` (successor of X), ``member_pos``, ``set`` (index into ``sets``).
     """
-    names = list(sets)
-    tokens = rng.choice(filler, size=(n, seq_len + 1))
-    tokens[:, -1] = cue
-    out = {
-        k: np.zeros(n, dtype=np.int64) for k in ("member", "counterfactual", "answer", "member_pos", "set")
-    }
+    tokens, out = _blank(rng, filler, cue, n, seq_len)
     for i in range(n):
-        k = int(rng.integers(len(names)))
-        ids, cyclic = sets[names[k]]
-        last = len(ids) if cyclic else len(ids) - 1
-        j, j2 = rng.choice(last, size=2, replace=False)
+        _, ids, j = _draw_member(rng, sets, out, i)
         pos = int(rng.integers(0, seq_len))
         tokens[i, pos] = ids[j]
-        out["member"][i], out["counterfactual"][i] = ids[j], ids[j2]
-        out["answer"][i] = ids[(j + 1) % len(ids)]
-        out["member_pos"][i], out["set"][i] = pos, k
+        out["member_pos"][i] = pos
     return out | {"tokens": tokens}
 
 
@@ -113,25 +127,16 @@ def sample_marked(
     names = list(sets)
     if n_distractors and len(names) < 2:
         raise ValueError(f"distractors come from other sets; got only {names}")
-    tokens = rng.choice(filler, size=(n, seq_len + 1))
-    tokens[:, -1] = cue
-    out = {
-        k: np.zeros(n, dtype=np.int64) for k in ("member", "counterfactual", "answer", "member_pos", "set")
-    }
+    tokens, out = _blank(rng, filler, cue, n, seq_len)
     for i in range(n):
-        k = int(rng.integers(len(names)))
-        ids, cyclic = sets[names[k]]
-        last = len(ids) if cyclic else len(ids) - 1
-        j, j2 = rng.choice(last, size=2, replace=False)
+        k, ids, j = _draw_member(rng, sets, out, i)
         pos = int(rng.integers(1, seq_len))
         tokens[i, pos - 1 : pos + 1] = (cue, ids[j])
         free = [q for q in range(seq_len) if q not in (pos - 1, pos)]
         for q in rng.choice(free, size=n_distractors, replace=False):
             other = names[int(rng.choice([m for m in range(len(names)) if m != k]))]
             tokens[i, q] = rng.choice(sets[other][0])
-        out["member"][i], out["counterfactual"][i] = ids[j], ids[j2]
-        out["answer"][i] = ids[(j + 1) % len(ids)]
-        out["member_pos"][i], out["set"][i] = pos, k
+        out["member_pos"][i] = pos
     return out | {"tokens": tokens}
 
 
