@@ -23,7 +23,14 @@ Design choices (see DESIGN.md, "Lessons from training organisms"):
   not: a layer-0 head moves the member and the MLPs increment it (the card lists that
   head as ``successor_mover``; no head's own output ranks the successor first on more
   than 36% of prompts). Forcing the increment into a head needs the member to be
-  readable only by the last layer, which this recipe does not achieve.
+  readable only by the last layer, which this recipe does not achieve. The ``marked``
+  form (``next X`` among distractor members, then ``next``) does not either: the
+  organism trained on it also increments in its MLPs. A two-layer model trained on it
+  alone, with an MLP in layer 0 only, does grow successor heads: its four layer-1 heads
+  each increment through their own OV circuit (succession 0.96-1.0 read from embedding
+  plus MLP0, 0.23-0.27 from MLP0's output alone), but they are redundant, so no smaller
+  set carries the task and as many random heads are the whole of layer 0; with six or
+  eight heads per layer no four heads carry it.
 - The organism's retrieval prompts hold three needles ``K_i V_i`` (distinct keys and
   values) in filler and ask for one (``? K``): with a single needle the value is the only
   value word in the prompt and a layer-0 head finds it by token identity, so the key would
