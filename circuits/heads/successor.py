@@ -8,8 +8,15 @@ circuit of head h on an ordinal token set S:
 
     M_h = MLP0(W_E[S]) · W_V^h W_O^h · W_U[:, S]
 
-(MLP0 applied to the raw embeddings, no attention, no LayerNorm folding). The
-succession score is the fraction of consecutive pairs (t_i, t_{i+1}) of the
+(MLP0 applied to the raw embeddings, no attention, no LayerNorm folding). By
+default the toolkit reads the residual stream a later head sees for a lone token,
+``W_E[S] + MLP0(W_E[S])`` (``embedding="resid"``), instead of MLP0's output alone: in
+GPT-2, whose MLP0 output dominates the embedding, the two agree, but the paper's
+reading is degenerate in attention-only models (no MLP0: every head scores as if
+its OV were zero) and misses small models that carry the increment in the
+embedding itself (a two-layer zoo model trained on successor prompts scores 0.96-1.0
+read so, 0.23-0.27 read from MLP0 alone). ``embedding="mlp0"`` gives the paper's
+exact circuit. The succession score is the fraction of consecutive pairs (t_i, t_{i+1}) of the
 set for which row t_i of M_h peaks at t_{i+1} among the set's tokens (t_i
 included); cyclic sets (days, months) include the pair (last, first). A random
 head scores about 1/|S|.
@@ -66,7 +73,7 @@ class TokenSet:
 
 
 def effective_embeddings(
-    w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "mlp0"
+    w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "resid"
 ) -> Float[Tensor, "n d_model"]:
     """The representation a head reads for each token (see :data:`EffectiveEmbedding`)."""
     x = w.W_E[token_ids]
@@ -80,7 +87,7 @@ def effective_embeddings(
 
 
 def effective_ov(
-    w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "mlp0"
+    w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "resid"
 ) -> Float[Tensor, "layer head n n"]:
     """Every head's effective OV circuit restricted to ``token_ids`` (rows: source, columns: output)."""
     x = effective_embeddings(w, token_ids, embedding)
@@ -91,7 +98,7 @@ def succession_scores(
     model: HookedModel,
     token_sets: Mapping[str, TokenSet],
     *,
-    embedding: EffectiveEmbedding = "mlp0",
+    embedding: EffectiveEmbedding = "resid",
     weights: ModelWeights | None = None,
 ) -> dict[str, Float[Tensor, "layer head"]]:
     """The succession score of every head on each token set.
@@ -166,7 +173,7 @@ def find_successor_heads(
     token_sets: Mapping[str, TokenSet],
     *,
     threshold: float = SUCCESSOR_THRESHOLD,
-    embedding: EffectiveEmbedding = "mlp0",
+    embedding: EffectiveEmbedding = "resid",
     seed: int = 0,
     behaviour: bool = True,
 ) -> HeadScores:

@@ -62,14 +62,14 @@ def test_random_heads_score_near_chance(model):
     assert abs(mean_score - chance) < 0.1
 
 
-def test_effective_embedding_is_mlp0_of_the_raw_embedding(model):
+def test_effective_embeddings_read_mlp0_the_embedding_or_their_sum(model):
     w = model.weights
     ids = torch.tensor([5, 6])
     ln2_b = w.ln2_b[0] if w.ln2_b is not None else None
     expected = mlp(w, 0, normalize(w.W_E[ids][None], w.ln2_w[0], ln2_b, w.norm_eps))[0]
-    assert torch.allclose(effective_embeddings(w, ids), expected)
+    assert torch.allclose(effective_embeddings(w, ids, "mlp0"), expected)
     assert torch.equal(effective_embeddings(w, ids, "raw"), w.W_E[ids])
-    assert torch.allclose(effective_embeddings(w, ids, "resid"), w.W_E[ids] + expected)
+    assert torch.allclose(effective_embeddings(w, ids), w.W_E[ids] + expected)  # the default
 
 
 def test_a_head_that_increments_the_residual_scores_one_only_when_read_so():
@@ -89,7 +89,7 @@ def test_a_head_that_increments_the_residual_scores_one_only_when_read_so():
     W_O[1, 3, :n] = shift @ torch.linalg.pinv(w.W_U[:, ids])
     edited = replace(w, W_V=W_V, W_O=W_O)
     assert succession_scores(model, {"days": DAYS}, weights=edited, embedding="resid")["days"][1, 3] == 1.0
-    assert succession_scores(model, {"days": DAYS}, weights=edited)["days"][1, 3] < 1.0
+    assert succession_scores(model, {"days": DAYS}, weights=edited, embedding="mlp0")["days"][1, 3] < 1.0
 
 
 def test_effective_ov_matches_a_plain_product(model):
