@@ -144,6 +144,28 @@ RECIPES: dict[str, Recipe] = {
             seed=0,
         ),
         Recipe(
+            name="successor-2l",
+            description=(
+                "Two-layer attention-only transformer trained on induction and successor recall: with no "
+                "MLP anywhere, the increment must happen in a head's own OV circuit."
+            ),
+            n_layers=2,
+            n_heads=4,
+            d_model=64,
+            d_mlp=4,
+            n_ctx=40,
+            attn_only_layers=(0, 1),
+            tasks=(
+                TaskSpec(name="induction", weight=0.5, kwargs=_kw(seq_len=32, span=(3, 12))),
+                TaskSpec(name="successor", weight=0.5, kwargs=_kw(form="recall", seq_len=16)),
+            ),
+            steps=4000,
+            induction_warmup=500,
+            lr=1e-3,
+            batch=64,
+            seed=0,
+        ),
+        Recipe(
             name="arithmetic",
             description="Two-layer transformer with MLPs trained on 3-digit addition, digit by digit.",
             n_layers=2,

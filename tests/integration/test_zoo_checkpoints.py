@@ -16,7 +16,7 @@ from interp.zoo import zoo_names
 from interp.zoo.registry import zoo_card
 from interp.zoo.verify import parse_label
 
-ZOO = ("induction-2l", "arithmetic", "organism")
+ZOO = ("induction-2l", "successor-2l", "arithmetic", "organism")
 ACCURACY_TOL = 0.02
 N_RANDOM = 5
 
