@@ -31,6 +31,10 @@ Design choices (see DESIGN.md, "Lessons from training organisms"):
   plus MLP0, 0.23-0.27 from MLP0's output alone), but they are redundant, so no smaller
   set carries the task and as many random heads are the whole of layer 0; with six or
   eight heads per layer no four heads carry it.
+- ``successor-2l`` has no MLP at all, so a successor recall prompt can only be solved by
+  a head that increments in its own OV circuit. Trained on induction and successor
+  recall together, its layer-1 heads do both: their OV circuits copy filler words and
+  increment set members.
 - The organism's retrieval prompts hold three needles ``K_i V_i`` (distinct keys and
   values) in filler and ask for one (``? K``): with a single needle the value is the only
   value word in the prompt and a layer-0 head finds it by token identity, so the key would
