@@ -10,14 +10,15 @@ circuit of head h on an ordinal token set S:
 
 (MLP0 applied to the raw embeddings, no attention, no LayerNorm folding). By
 default the toolkit reads the residual stream a later head sees for a lone token,
-``W_E[S] + MLP0(W_E[S])`` (``embedding="resid"``), instead of MLP0's output alone: in
-GPT-2, whose MLP0 output dominates the embedding, the two agree, but the paper's
-reading is degenerate in attention-only models (no MLP0: every head scores as if
-its OV were zero; ``zoo:successor-2l``'s successor heads score 0.77-0.95 read from the
-residual, 0.05 from MLP0) and misses small models that carry the increment in the
-embedding itself (a two-layer model with an MLP in layer 0 only, trained on
-``marked`` successor prompts, scores 0.96-1.0 read so, 0.23-0.27 read from MLP0's
-output alone). ``embedding="mlp0"`` gives the paper's exact circuit.
+``W_E[S] + MLP0(W_E[S])`` (``embedding="resid"``), instead of MLP0's output alone. The
+paper's reading suits GPT-2, where MLP0 acts as an extended embedding (how far the two
+readings differ there is not measured here, without hub access), but it is degenerate
+in attention-only models (no MLP0: every head scores as if its OV were zero;
+``zoo:successor-2l``'s successor heads score 0.77-0.95 read from the residual, 0.05
+from MLP0) and misses small models that carry the increment in the embedding itself
+(a two-layer model with an MLP in layer 0 only, trained on ``marked`` successor
+prompts, scores 0.96-1.0 read so, 0.23-0.27 read from MLP0's output alone).
+``embedding="mlp0"`` gives the paper's exact circuit.
 
 The succession score is the fraction of consecutive pairs (t_i, t_{i+1}) of the
 set for which row t_i of M_h peaks at t_{i+1} among the set's tokens (t_i
