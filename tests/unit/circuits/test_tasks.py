@@ -151,6 +151,10 @@ def test_successor_marked_form(word_model):
         others = [w for k, w in enumerate(prompt) if w in members and k != p]
         assert len(others) == 2 and all(members[w] != row["set"] for w in others)
         assert task.corrupted_tokens[i, p] != task.clean_tokens[i, p]
+    with pytest.raises(ValueError, match="seq_len 4 is too short"):
+        successor_task(word_model, sets=sets, form="marked", filler=zoo_filler(), seq_len=4)
+    with pytest.raises(ValueError, match=r"distractors come from other sets; got only \['days'\]"):
+        successor_task(word_model, sets=("days",), form="marked", filler=zoo_filler())
 
 
 def test_arithmetic_answers_are_the_result_digits(word_model):
