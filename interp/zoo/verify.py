@@ -200,13 +200,12 @@ def backup_heads(
     for role, heads in by_role.items():
         if role.endswith("_other") or role.endswith("_mover"):
             continue
-        column = "previous_token" if role == "previous_token" else role
-        if column not in single:
+        if role not in single:  # the role's pattern column (a task target or ``previous_token``)
             continue
         alone = task_scores(model, task, reference.clean_tokens, heads)
         for r in single[~single["evidence"]].itertuples():
             label = head_label(int(r.layer), int(r.head))
-            if label in roles or label in out or getattr(r, column) < BACKUP_PATTERN_MIN:
+            if label in roles or label in out or getattr(r, role) < BACKUP_PATTERN_MIN:
                 continue
             both = task_scores(model, task, reference.clean_tokens, [*heads, (int(r.layer), int(r.head))])
             drop = alone["accuracy"] - both["accuracy"]
