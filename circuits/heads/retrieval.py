@@ -72,9 +72,12 @@ def copy_paste_scores(
     hit = in_needle & (attended == generated[:, None, None, :])
     if stopped is not None:
         hit = hit & ~stopped.bool()[:, None, None, :]
-    # Each needle token counts once: copying the same token again later adds nothing.
-    copied = torch.zeros(*hit.shape[:3], prompt_tokens.shape[1], dtype=torch.long, device=hit.device)
-    copied.scatter_add_(3, safe, hit.long())
+    # Each needle token counts once: copying the same token again later adds nothing. Hits are
+    # tallied per position inside the needle (offset from s0), not over the whole prompt.
+    width = int((s1 - s0).max())
+    offset = (argmax_positions - s0[:, None, None, None]).clamp(0, width - 1)
+    copied = torch.zeros(*hit.shape[:3], width, dtype=torch.long, device=hit.device)
+    copied.scatter_add_(3, offset, hit.long())
     return (copied > 0).sum(-1).float() / (s1 - s0).float()[:, None, None]
 
 

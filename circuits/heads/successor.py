@@ -50,9 +50,9 @@ SUCCESSOR_THRESHOLD = 0.5
 
 EffectiveEmbedding = Literal["mlp0", "raw", "resid"]
 """``mlp0``: MLP0's output on the raw embeddings (Gould et al.). ``raw``: the embeddings themselves.
-``resid``: their sum, the residual stream after block 0 for a lone token (attention and position
-aside), which is what a later head reads; in GPT-2 MLP0's output dominates it, in small models
-trained from scratch the embedding itself can carry the increment."""
+``resid`` (the default): their sum, the residual stream after block 0 for a lone token (attention
+and position aside), which is what a later head reads; in small models trained from scratch the
+embedding itself can carry the increment."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,6 @@
 """Successor: continue an ordinal sequence (Gould et al. 2023, "Successor Heads").
 
-Two prompt forms:
+Three prompt forms:
 
 - ``list`` (for hub models, Gould et al.'s setting): ``n_shown`` consecutive members of
   a set, e.g. ``" Monday Tuesday Wednesday"``; the answer is the next member
@@ -18,8 +18,7 @@ Two prompt forms:
   successor of X. Only X's position follows the cue, so a head can find X only through
   a previous-token head (an induction-style lookup, no earlier than layer 1), after
   MLP0 has read X: a model with no MLP after that layer must increment in the head's
-  own OV circuit (with MLP0's output as the effective embedding, as Gould et al.
-  define it). Corrupted and wrong answer as in ``recall``.
+  own OV circuit. Corrupted and wrong answer as in ``recall``.
 
 The metadata names the set of each prompt (``set``), for per-set breakdowns.
 

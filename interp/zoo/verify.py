@@ -198,16 +198,21 @@ def backup_heads(
         by_role.setdefault(role, []).append(parse_label(label))
     out: dict[str, dict[str, Any]] = {}
     for role, heads in by_role.items():
-        if role.endswith("_other") or role.endswith("_mover"):
+        if role not in single:  # no pattern column for the role (``*_other``, ``*_mover``)
             continue
-        if role not in single:  # the role's pattern column (a task target or ``previous_token``)
+        candidates = [
+            (int(r.layer), int(r.head))
+            for r in single[~single["evidence"]].itertuples()
+            if head_label(int(r.layer), int(r.head)) not in roles and getattr(r, role) >= BACKUP_PATTERN_MIN
+        ]
+        if not candidates:
             continue
         alone = task_scores(model, task, reference.clean_tokens, heads)
-        for r in single[~single["evidence"]].itertuples():
-            label = head_label(int(r.layer), int(r.head))
-            if label in roles or label in out or getattr(r, role) < BACKUP_PATTERN_MIN:
+        for head in candidates:
+            label = head_label(*head)
+            if label in out:
                 continue
-            both = task_scores(model, task, reference.clean_tokens, [*heads, (int(r.layer), int(r.head))])
+            both = task_scores(model, task, reference.clean_tokens, [*heads, head])
             drop = alone["accuracy"] - both["accuracy"]
             ld_drop = alone["logit_diff"] - both["logit_diff"]
             if drop >= MIN_DROP or ld_drop >= MIN_LOGIT_DIFF_SHARE * base_ld:
