@@ -39,7 +39,7 @@ def _arithmetic(model: HookedModel, seed: int) -> HeadScores:
     from circuits.heads.arithmetic import find_arithmetic_heads_for_task
     from circuits.tasks.registry import task_for
 
-    return find_arithmetic_heads_for_task(model, task_for(model, "arithmetic", n_prompts=64, seed=seed))
+    return find_arithmetic_heads_for_task(model, task_for(model, "arithmetic", n_prompts=128, seed=seed))
 
 
 FINDERS: dict[str, Callable[[HookedModel, int], HeadScores]] = {

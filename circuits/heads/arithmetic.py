@@ -7,10 +7,16 @@ Two numbers per head, as the paper reads them:
   operator tokens (averaged over prompts), the heads' observable signature;
 - **patching**: the causal effect of the head, measured by patching its output
   (``hook_z``, every position) from a prompt with counterfactual operands into
-  the clean prompt, as the share of the clean-vs-counterfactual logit
-  difference it moves:
-  ``(LD_clean − LD_patched) / (LD_clean − LD_counterfactual)``, with
-  ``LD = logit[answer] − logit[counterfactual answer]``.
+  the clean prompt, as the share of the clean-vs-counterfactual change in the
+  answer's probability it moves (the effect measure of Stolfo et al. 2023):
+  ``(M_clean − M_patched) / (M_clean − M_counterfactual)``, with ``M`` the
+  probability of the answer (``metric="prob"``) or the logit difference
+  ``logit[answer] − logit[counterfactual answer]`` (``metric="logit_diff"``).
+
+The probability sees every way the answer can be lost. A head that carries the
+carry makes the model write a neighbouring digit when it is patched; the logit
+difference against the counterfactual answer, a digit drawn at random, mostly
+misses that.
 
 A head is an arithmetic head when it does both, as the paper describes them:
 its patching effect exceeds the threshold and the answer position attends to
@@ -18,6 +24,17 @@ the operands through it (at least :data:`ATTENTION_MIN`). A head that matters
 without looking at the operands (it moves something else the answer needs) is
 causal evidence but not an arithmetic head; the ``patching`` and ``attention``
 columns keep both numbers.
+
+The paper's answers are single tokens. A multi-digit answer is written digit by
+digit, and a model may give each result digit its own heads: a head that moves
+the units digits shows its effect only on the prompts asking for the units digit,
+and the average over every prompt dilutes it by the number of digits. With
+``groups`` (on a task: the result digit each prompt asks), the effect is measured
+within each group, normalised by that group's own clean-vs-counterfactual change, and the score
+is the largest of these (column ``group``: where); ``patching`` keeps the effect
+over all prompts and ``patching_<group>`` each group's. A group whose clean prompts
+the model gets wrong on average (it prefers the counterfactual answer) is left
+out: a small or negative denominator would inflate the normalised effects.
 
 Example:
     >>> import torch
@@ -30,6 +47,9 @@ Example:
     >>> {"attention", "patching"} <= set(s.df.columns)
     True
 """
+
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from jaxtyping import Float, Int
@@ -82,6 +102,27 @@ def logit_difference(
     return at[rows, answers] - at[rows, wrong]
 
 
+def answer_probability(
+    logits: Float[Tensor, "batch pos d_vocab"],
+    answers: Int[Tensor, " batch"],
+    positions: Int[Tensor, " batch"] | None = None,
+) -> Float[Tensor, " batch"]:
+    """Probability of each prompt's answer at its position (default: the last)."""
+    rows = torch.arange(logits.shape[0])
+    at = logits[:, -1] if positions is None else logits[rows, torch.as_tensor(positions).cpu()]
+    return at.float().softmax(-1)[rows, answers]
+
+
+PatchingMetric = Literal["prob", "logit_diff"]
+"""``prob``: probability of the answer. ``logit_diff``: answer logit minus counterfactual-answer logit."""
+
+
+def _measure(logits, answers, wrong, positions, metric: PatchingMetric) -> Tensor:
+    if metric == "prob":
+        return answer_probability(logits, answers, positions)
+    return logit_difference(logits, answers, wrong, positions)
+
+
 @torch.no_grad()
 def head_patching_effects(
     model: HookedModel,
@@ -90,8 +131,9 @@ def head_patching_effects(
     answers: Int[Tensor, " batch"],
     wrong: Int[Tensor, " batch"],
     positions: Int[Tensor, " batch"] | None = None,
+    metric: PatchingMetric = "prob",
 ) -> Float[Tensor, "layer head"]:
-    """Normalised drop in logit difference when each head's output comes from the counterfactual run.
+    """Normalised drop in ``metric`` when each head's output comes from the counterfactual run.
 
     A plain hook loop, one clean forward pass per head: the slow twin of
     :func:`find_arithmetic_heads`'s batched engine sweep.
@@ -104,14 +146,11 @@ def head_patching_effects(
         )
     names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.n_layers)]
     counter_logits, cache = model.run_with_cache(counterfactual, names_filter=names)
-    ld_clean = logit_difference(model.run(clean), answers, wrong, positions).mean()
-    ld_counter = logit_difference(counter_logits, answers, wrong, positions).mean()
-    denominator = ld_clean - ld_counter
+    m_clean = _measure(model.run(clean), answers, wrong, positions, metric).mean()
+    m_counter = _measure(counter_logits, answers, wrong, positions, metric).mean()
+    denominator = m_clean - m_counter
     if denominator.abs() < 1e-6:
-        raise ValueError(
-            "the counterfactual operands do not change the answer's logit difference; "
-            "the model does not solve this task, so patching effects would be meaningless"
-        )
+        raise ValueError(_UNCHANGED)
     effects = torch.zeros(model.n_layers, model.n_heads)
     for layer, name in enumerate(names):
         for head in range(model.n_heads):
@@ -122,9 +161,15 @@ def head_patching_effects(
                 return z
 
             logits = model.run_with_hooks(clean, fwd_hooks=[(name, patch)])
-            patched = logit_difference(logits, answers, wrong, positions).mean()
-            effects[layer, head] = (ld_clean - patched) / denominator
+            patched = _measure(logits, answers, wrong, positions, metric).mean()
+            effects[layer, head] = (m_clean - patched) / denominator
     return effects
+
+
+_UNCHANGED = (
+    "the counterfactual operands do not change the answer's probability or logit difference; "
+    "the model does not solve this task, so patching effects would be meaningless"
+)
 
 
 def patching_effects(
@@ -134,22 +179,20 @@ def patching_effects(
     answers: Int[Tensor, " batch"],
     wrong: Int[Tensor, " batch"],
     positions: Int[Tensor, " batch"] | None = None,
+    metric: PatchingMetric = "prob",
 ) -> Float[Tensor, "layer head"]:
     """The same numbers as :func:`head_patching_effects`, from one batched engine sweep (noising)."""
     from circuits.activation_patching import activation_patching
-    from interp.engine import logit_diff
+    from interp.engine import answer_prob, logit_diff
 
     clean, counterfactual = model.check_tokens(clean), model.check_tokens(counterfactual)
     where = torch.full((clean.shape[0], 1), clean.shape[1] - 1) if positions is None else positions[:, None]
-    metric = logit_diff(answers, wrong, where)
+    measure = answer_prob(answers, where) if metric == "prob" else logit_diff(answers, wrong, where)
     result = activation_patching(
-        model, clean, counterfactual, metric, site="z", direction="noising", progress=False
+        model, clean, counterfactual, measure, site="z", direction="noising", progress=False
     )
     if abs(result.target - result.baseline) < 1e-6:
-        raise ValueError(
-            "the counterfactual operands do not change the answer's logit difference; "
-            "the model does not solve this task, so patching effects would be meaningless"
-        )
+        raise ValueError(_UNCHANGED)
     return result.normalized().float().cpu()
 
 
@@ -162,6 +205,8 @@ def find_arithmetic_heads(
     operand_positions: Int[Tensor, "batch k"],
     *,
     positions: Int[Tensor, " batch"] | None = None,
+    groups: Sequence[str] | None = None,
+    metric: PatchingMetric = "prob",
     threshold: float = ARITHMETIC_THRESHOLD,
     attention_min: float = ATTENTION_MIN,
 ) -> HeadScores:
@@ -172,21 +217,85 @@ def find_arithmetic_heads(
         counterfactual: The same prompts with other operands.
         answers: The clean answer token; ``wrong``: the counterfactual answer token.
         operand_positions: Positions of the operand and operator tokens in each clean prompt.
+        groups: A label per prompt (such as the result digit asked); the score is then the largest
+            effect within a group (see the module docstring). Default: one group.
+        metric: What the patching effect is a share of (see the module docstring).
         attention_min: Least attention from the answer position to ``operand_positions``.
+
+    Raises:
+        ValueError: ``groups`` of the wrong length, or a group whose counterfactuals do not change
+            the answer (named).
     """
-    effects = patching_effects(model, clean, counterfactual, answers, wrong, positions)
+    effects = patching_effects(model, clean, counterfactual, answers, wrong, positions, metric)
     attention = attention_to_positions(model, clean, operand_positions, positions)
-    scores = HeadScores.from_grid(
-        "arithmetic", effects, threshold, {"patching": effects, "attention": attention}
-    )
+    evidence = {"patching": effects, "attention": attention}
+    score, where = effects, None
+    if groups is not None:
+        score, where, by_group = _grouped_effects(
+            model, clean, counterfactual, answers, wrong, positions, list(groups), metric
+        )
+        evidence |= {f"patching_{label}": grid for label, grid in by_group.items()}
+    scores = HeadScores.from_grid("arithmetic", score, threshold, evidence)
+    if where is not None:
+        scores.df.insert(scores.df.columns.get_loc("patching"), "group", where)
     scores.df["is_head"] &= scores.df["attention"] >= attention_min
     return scores
 
 
+def _grouped_effects(
+    model, clean, counterfactual, answers, wrong, positions, groups: list[str], metric: PatchingMetric
+):
+    """Per group, :func:`patching_effects` on its prompts; the largest per head, its group, and all."""
+    if len(groups) != clean.shape[0]:
+        raise ValueError(f"groups has {len(groups)} labels; expected one per prompt ({clean.shape[0]})")
+    by_group: dict[str, Tensor] = {}
+    for label in sorted(set(groups), key=str):
+        rows = torch.tensor([g == label for g in groups])
+        where = None if positions is None else positions[rows]
+        with torch.no_grad():
+            solved = logit_difference(model.run(clean[rows]), answers[rows], wrong[rows], where).mean()
+        if solved <= 0:  # the model prefers the wrong answer: no effect to share out
+            continue
+        try:
+            by_group[str(label)] = patching_effects(
+                model,
+                clean[rows],
+                counterfactual[rows],
+                answers[rows],
+                wrong[rows],
+                where,
+                metric,
+            )
+        except ValueError as err:
+            raise ValueError(f"group {label!r}: {err}") from err
+    if not by_group:
+        raise ValueError(
+            f"the model prefers the counterfactual answer in every group {sorted(set(groups), key=str)}; "
+            "it does not solve this task"
+        )
+    labels = list(by_group)
+    stacked = torch.stack([by_group[label] for label in labels])  # [group layer head]
+    best = stacked.max(0)
+    where = [labels[i] for i in best.indices.flatten().tolist()]
+    return best.values, where, by_group
+
+
 def find_arithmetic_heads_for_task(
-    model: HookedModel, task, *, threshold: float = ARITHMETIC_THRESHOLD
+    model: HookedModel,
+    task,
+    *,
+    threshold: float = ARITHMETIC_THRESHOLD,
+    by_digit: bool = True,
+    metric: PatchingMetric = "prob",
 ) -> HeadScores:
-    """Arithmetic heads on an arithmetic task: operands and operator are the tokens before ``=``."""
+    """Arithmetic heads on an arithmetic task: operands and operator are the tokens before ``=``.
+
+    Args:
+        by_digit: Score each head by its largest effect over the result digits the prompts ask
+            (groups ``digit0``, ``digit1``...; see the module docstring), rather than over all
+            prompts at once. A task without a ``digit`` column in its metadata is scored over all
+            prompts.
+    """
     equals = model.to_single_token("=")
     clean = task.clean_tokens
     is_equals = clean == equals
@@ -209,5 +318,9 @@ def find_arithmetic_heads_for_task(
         task.wrong_tokens,
         operand_positions,
         positions=task.positions,
+        groups=[f"digit{d}" for d in task.metadata["digit"]]
+        if by_digit and "digit" in task.metadata
+        else None,
+        metric=metric,
         threshold=threshold,
     )

@@ -7,7 +7,9 @@ For each task a zoo model was trained on, :func:`verify`:
 2. mean-ablates each head alone (its ``hook_z`` replaced by the per-position mean over the
    reference batch) and records the drop in accuracy and logit difference;
 3. keeps as evidence the heads whose own ablation lowers accuracy by :data:`MIN_DROP` or the
-   logit difference by :data:`MIN_LOGIT_DIFF_SHARE` of its baseline; the task's heads
+   logit difference by :data:`MIN_LOGIT_DIFF_SHARE` of its baseline, over all prompts or, for
+   arithmetic, within the prompts asking one result digit (a digit-by-digit adder may give each
+   result digit its own heads, whose drop the other digits' prompts would dilute); the task's heads
    (``task_heads`` in the card) are the smallest prefix of these, in order of accuracy drop,
    whose joint ablation cuts the task's accuracy to at most :data:`HALF` of the baseline
    (redundant heads, such as several induction heads, matter only together);
@@ -102,18 +104,36 @@ def mean_ablation_hooks(
     return hooks
 
 
-def task_scores(model, task, reference_tokens: Tensor | None = None, heads=()) -> dict[str, float]:
-    """Mean accuracy and logit difference of ``task``, with ``heads`` mean-ablated."""
+def prompt_scores(
+    model, task, reference_tokens: Tensor | None = None, heads=()
+) -> tuple[Float[Tensor, " batch"], Float[Tensor, " batch"]]:
+    """Per-prompt accuracy and logit difference of ``task``, with ``heads`` mean-ablated."""
     with torch.no_grad():
         if heads:
             hooks = mean_ablation_hooks(model, list(heads), reference_tokens)
             logits = model.run_with_hooks(task.clean_tokens, fwd_hooks=hooks)
         else:
             logits = model.run(task.clean_tokens)
-    return {
-        "accuracy": float(task.accuracy(logits).mean()),
-        "logit_diff": float(task.logit_diff(logits).mean()),
-    }
+    return task.accuracy(logits).float(), task.logit_diff(logits).float()
+
+
+def task_scores(model, task, reference_tokens: Tensor | None = None, heads=()) -> dict[str, float]:
+    """Mean accuracy and logit difference of ``task``, with ``heads`` mean-ablated."""
+    accuracy, logit_diff = prompt_scores(model, task, reference_tokens, heads)
+    return {"accuracy": float(accuracy.mean()), "logit_diff": float(logit_diff.mean())}
+
+
+def digit_drops(task, base: tuple[Tensor, Tensor], ablated: tuple[Tensor, Tensor]) -> dict[str, float]:
+    """Within the prompts asking each result digit, the drop in accuracy and the drop in logit difference
+    as a share of that digit's own; the largest of each over the digits."""
+    digit = torch.tensor(task.metadata["digit"].to_numpy(copy=True))
+    acc, share = [], []
+    for k in digit.unique():
+        rows = digit == k
+        acc.append(float(base[0][rows].mean() - ablated[0][rows].mean()))
+        ld = float(base[1][rows].mean())
+        share.append(float(base[1][rows].mean() - ablated[1][rows].mean()) / max(ld, 1e-6))
+    return {"accuracy_drop_digit": max(acc), "logit_diff_share_digit": max(share)}
 
 
 def _targets(task, model) -> dict[str, Int[Tensor, " batch"] | Tensor]:
@@ -228,18 +248,21 @@ def backup_heads(
 
 def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
     """Ablation and pattern evidence for one task; see the module docstring."""
-    base = task_scores(model, task)
+    base_prompts = prompt_scores(model, task)
+    base = {"accuracy": float(base_prompts[0].mean()), "logit_diff": float(base_prompts[1].mean())}
+    by_digit = "digit" in task.metadata
     heads = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
     rows = []
     for head in heads:
-        s = task_scores(model, task, reference.clean_tokens, [head])
+        ablated = prompt_scores(model, task, reference.clean_tokens, [head])
         rows.append(
             {
                 "layer": head[0],
                 "head": head[1],
-                "accuracy": s["accuracy"],
-                "accuracy_drop": base["accuracy"] - s["accuracy"],
-                "logit_diff_drop": base["logit_diff"] - s["logit_diff"],
+                "accuracy": float(ablated[0].mean()),
+                "accuracy_drop": base["accuracy"] - float(ablated[0].mean()),
+                "logit_diff_drop": base["logit_diff"] - float(ablated[1].mean()),
+                **(digit_drops(task, base_prompts, ablated) if by_digit else {}),
             }
         )
     single = pd.DataFrame(rows).merge(pattern_scores(model, task), on=["layer", "head"])
@@ -247,6 +270,10 @@ def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
     single["evidence"] = (single["accuracy_drop"] >= MIN_DROP) | (
         single["logit_diff_drop"] >= MIN_LOGIT_DIFF_SHARE * base_ld
     )
+    if by_digit:  # a head may serve one result digit: its drop there, undiluted by the others
+        single["evidence"] |= (single["accuracy_drop_digit"] >= MIN_DROP) | (
+            single["logit_diff_share_digit"] >= MIN_LOGIT_DIFF_SHARE
+        )
     ranked = single[single["evidence"]].sort_values(["accuracy_drop", "logit_diff_drop"], ascending=False)
     chosen: list[tuple[int, int]] = []
     joint = base
@@ -410,9 +437,11 @@ def card_markdown(card: dict[str, Any]) -> str:
         if not e["heads"]:
             lines += ["No head's single ablation lowers accuracy by the threshold; no heads claimed.", ""]
             continue
+        by_digit = "accuracy_drop_digit" in e["single_head"][0]
         lines += [
-            "| head | role | accuracy drop (single) | logit-diff drop | attention to target |",
-            "|---|---|---|---|---|",
+            "| head | role | accuracy drop (single) | logit-diff drop | attention to target |"
+            + (" largest accuracy drop within one result digit |" if by_digit else ""),
+            "|---|---|---|---|---|" + ("---|" if by_digit else ""),
         ]
         for label, role in e["heads"].items():
             if label in e.get("backup", {}):
@@ -426,7 +455,7 @@ def card_markdown(card: dict[str, Any]) -> str:
             )
             lines.append(
                 f"| {label} | {role} | {row['accuracy_drop']:.3f} | {row['logit_diff_drop']:.2f} "
-                f"| {target:.2f} |"
+                f"| {target:.2f} |" + (f" {row['accuracy_drop_digit']:.3f} |" if by_digit else "")
             )
         j, rnd = e["joint_ablation"], e["random_ablation"]["accuracy"]
         if not e["sufficient"]:

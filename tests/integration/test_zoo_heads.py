@@ -26,14 +26,9 @@ KINDS_BY_TASK = {
 }
 
 KNOWN_GAPS = {
-    ("arithmetic", "arithmetic"): "precision 1.0, recall 0.8: the card's L1H3 matters under mean "
-    "ablation but moves only 2% of the logit difference under counterfactual-operand patching",
     ("successor-2l", "previous_token"): "precision 1.0, recall 0.5: the card names L0H1, whose ablation "
     "lowers induction accuracy by 0.11 and whose attention to the previous token, 0.30, just meets the "
     "card's pattern bar; its previous-token score (0.31) is under the finder's 0.4",
-    ("organism", "arithmetic"): "precision 1.0, recall 0.45: the organism spreads addition over many heads; "
-    "the card names 11 that attend to the operands and whose mean ablation hurts, of which 5 move more "
-    "than 10% of the logit difference under counterfactual-operand patching",
 }
 
 
