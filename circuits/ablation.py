@@ -144,6 +144,8 @@ def random_head_sets(
     excluded = set(map(tuple, exclude))
     every = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
     pool = [pair for pair in every if pair not in excluded]
+    if n_sets == 0:  # no control asked for: nothing to draw, whatever the pool
+        return []
     if size > len(pool):
         raise ValueError(f"cannot draw {size} random heads from the {len(pool)} heads outside the set")
     g = torch.Generator().manual_seed(seed)

@@ -86,6 +86,16 @@ def test_random_sets_avoid_the_ablated_heads_and_have_its_size(model):
     assert len({tuple(s) for s in sets}) > 1
 
 
+def test_a_set_too_large_for_a_control_is_ablated_without_one(model, tokens):
+    every = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
+    row = ablation_study(model, every[:-1], tokens, last_logit, n_random=0).df.iloc[0]
+    assert row["n_random"] == 0 and row["ablated"] == pytest.approx(
+        evaluate(model, tokens, last_logit, ablation_hooks(model, every[:-1], "mean", tokens)).mean().item()
+    )
+    with pytest.raises(ValueError, match="cannot draw 7 random heads from the 1 heads outside the set"):
+        ablation_study(model, every[:-1], tokens, last_logit, n_random=2)
+
+
 def test_bad_inputs_are_named(model, tokens):
     with pytest.raises(ValueError, match="head 9 is out of range"):
         ablation_study(model, [(0, 9)], tokens, last_logit)
