@@ -67,7 +67,8 @@ def say(text: str) -> None:
 
 
 def ablation_evidence(model: Any, scores: HeadScores, *, seed: int = 0, n_prompts: int = 64) -> list[Any]:
-    """For each kind with heads, mean-ablate them on the kind's task against random head sets."""
+    """For each kind with heads, mean-ablate them on the kind's task against random head sets (none when
+    the kind's heads outnumber the heads outside them)."""
     from circuits.ablation import ablation_study
 
     results = []
@@ -80,8 +81,10 @@ def ablation_evidence(model: Any, scores: HeadScores, *, seed: int = 0, n_prompt
             task = build_task(model, task_name, n_prompts=n_prompts, seed=seed + 1)
         except ValueError:
             continue  # the model cannot express this kind's task
+        others = model.n_layers * model.n_heads - len(heads)
+        n_random = 5 if len(heads) <= others else 0  # a control needs as many heads outside the set
         result = ablation_study(
-            model, heads, task.clean_tokens, task.accuracy, mode="mean", n_random=5, seed=seed
+            model, heads, task.clean_tokens, task.accuracy, mode="mean", n_random=n_random, seed=seed
         )
         result.df.insert(0, "kind", kind)
         results.append(result)
@@ -180,9 +183,15 @@ def cmd_heads(args: Any, model: Any) -> int:
             say("\nmean ablation (task accuracy):")
         for result in ablations:
             row = result.df.iloc[0]
+            outside = model.n_layers * model.n_heads - row["n_heads"]
+            control = (
+                f"{row['random_mean']:.2f} ± {row['random_std']:.2f} with random heads"
+                if row["n_random"]
+                else f"no random control: {outside} heads are outside the {row['n_heads']}"
+            )
             say(
                 f"  {row['kind']:>15}: {row['baseline']:.2f} -> {row['ablated']:.2f} with its heads ablated, "
-                f"{row['random_mean']:.2f} ± {row['random_std']:.2f} with random heads"
+                + control
             )
             write_table(out, f"ablation_{row['kind']}", result.df, result.to_json())
         circuits = patching_circuits(model, scores, seed=args.seed)

@@ -122,3 +122,18 @@ def test_heads_by_default_skips_kinds_the_tokenizer_cannot_express(tmp_path, cap
     assert (
         main(["heads", str(folder), "--device", "cpu", "--kinds", "successor", "--out", str(tmp_path)]) == 1
     )
+
+
+def test_ablation_evidence_draws_a_control_only_when_enough_heads_are_left():
+    import torch
+
+    from circuits.commands import ablation_evidence
+    from circuits.heads import HeadScores
+    from interp.testing import tiny_model
+
+    model = tiny_model("gpt2")  # 2 layers x 4 heads
+    few = HeadScores.from_grid("induction", torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0]]), 0.5)
+    many = HeadScores.from_grid("induction", torch.tensor([[1.0, 1, 1, 0], [1.0, 1, 0, 0]]), 0.5)
+    assert ablation_evidence(model, few, n_prompts=8)[0].df["n_random"].item() == 5
+    row = ablation_evidence(model, many, n_prompts=8)[0].df.iloc[0]
+    assert row["n_heads"] == 5 and row["n_random"] == 0
