@@ -85,6 +85,7 @@ def circuit_task(
         corrupted_tokens=task.corrupted_tokens,
         metric=fn,
         ground_truth=list(ground_truth),
+        negative_tokens=getattr(task, "negative_tokens", None),
     )
 
 

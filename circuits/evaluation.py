@@ -319,6 +319,8 @@ class CircuitTask:
             :class:`interp.engine.Metric` works too.
         ground_truth: The circuit's heads.
         reference_tokens: Mean-ablation distribution for faithfulness (default ``clean_tokens``).
+        negative_tokens: Prompts the model cannot complete, the SAE finder's negatives when the
+            corrupted prompts are counterfactuals the model solves too (default: ``corrupted_tokens``).
     """
 
     name: str
@@ -327,6 +329,7 @@ class CircuitTask:
     metric: Metric
     ground_truth: list[Any]
     reference_tokens: Tensor | None = None
+    negative_tokens: Tensor | None = None
 
 
 Finder = Callable[[HookedModel, CircuitTask], Tensor]
@@ -338,9 +341,10 @@ class FinderUnavailable(ImportError):
 
 
 def _sae_finder(model: HookedModel, task: CircuitTask) -> Tensor:
-    from circuits.sae_circuits import find_sae_circuit
+    from circuits.sae_circuits import find_sae_circuit, task_prompt_sets
 
-    return find_sae_circuit(model, task.clean_tokens, task.corrupted_tokens, progress=False).node_scores
+    positives, negatives = task_prompt_sets(task)
+    return find_sae_circuit(model, positives, negatives, progress=False).node_scores
 
 
 def _import(module: str, name: str) -> Any:

@@ -420,17 +420,20 @@ def sae_circuit_reference(
 
 
 def task_prompt_sets(task: Any) -> tuple[Tensor, Tensor]:
-    """Positives and negatives of a task: its clean prompts and its corrupted prompts.
+    """Positives and negatives of a task: its clean prompts, and the prompts the model cannot complete.
 
     A task is any object with ``clean_tokens`` and ``corrupted_tokens`` (as
-    :mod:`circuits.tasks` tasks have); the corrupted prompts play the paper's negatives
-    (prompts the model cannot complete).
+    :mod:`circuits.tasks` tasks have). The paper's negatives are the task's ``negative_tokens`` when
+    it has them (arithmetic: operands replaced by words, since the counterfactual operands of its
+    corrupted prompts leave a sum the model can still do), else its corrupted prompts.
 
     Raises:
         ValueError: When the task has no corrupted prompts to serve as negatives.
     """
     positives = getattr(task, "clean_tokens", None)
-    negatives = getattr(task, "corrupted_tokens", None)
+    negatives = getattr(task, "negative_tokens", None)
+    if negatives is None:
+        negatives = getattr(task, "corrupted_tokens", None)
     name = getattr(task, "name", type(task).__name__)
     if positives is None:
         raise ValueError(f"task {name!r} has no clean_tokens; expected a task with positive prompts")

@@ -6,8 +6,9 @@ result zero-padded to a fixed width (``n_digits + 1`` for addition, ``n_digits``
 subtraction, where ``a >= b``). The metric reads one result digit per prompt: the
 position of the digit before it (``=`` for the first), earlier result digits given.
 The corrupted prompt has counterfactual operands (Zhang et al. 2024) chosen so that the
-digit asked for changes; that digit is the wrong answer. Metadata records operands,
-operator and which digit is asked.
+digit asked for changes; that digit is the wrong answer. The model solves those too, so the
+task's negatives (prompts it cannot complete) are the clean prompts with their operand digits
+replaced by other words. Metadata records operands, operator and which digit is asked.
 
 :func:`sample_arithmetic` works on token ids and is shared with zoo training.
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from circuits.tasks.base import MetricName, Task, make_task
-from circuits.tasks.tokens import bos_ids, check_context, word_tokens
+from circuits.tasks.tokens import bos_ids, check_context, content_ids, word_tokens
 from interp import HookedModel
 
 Operation = Literal["add", "sub", "mixed"]
@@ -133,6 +134,13 @@ def arithmetic_task(
         n_digits=n_digits,
         operation=operation,
     )
+    # Negatives (prompts the model cannot complete): the operand digits replaced by other words, drawn
+    # from a generator of their own so that the prompts above do not depend on them.
+    words = content_ids(model, exclude=[*digits.tolist(), plus, minus, equals])
+    negatives = s["tokens"].copy()
+    operand_columns = [*range(n_digits), *range(n_digits + 1, 2 * n_digits + 1)]
+    draw = np.random.default_rng([seed, 1]).choice(words, size=(n_prompts, len(operand_columns)))
+    negatives[:, operand_columns] = draw
     meta = pd.DataFrame(
         {
             "task": "arithmetic",
@@ -151,4 +159,5 @@ def arithmetic_task(
         (s["pos"] + len(bos)).tolist(),
         meta,
         metric,
+        negatives=[bos + r.tolist() for r in negatives],
     )

@@ -62,6 +62,11 @@ class Task:
         positions: The metric position of each prompt (index into ``pos``).
         metadata: One row per prompt (sub-task, set, depth, operands, ...).
         metric: The default metric, used by :meth:`score`.
+        negative_tokens: Prompts of the same form that the model cannot complete, for methods that
+            contrast solved with unsolved prompts (the SAE circuit finder's negatives, O'Neill & Bui
+            2024), one per prompt. None where the corrupted prompts already are such prompts (a random
+            sequence for induction); a task whose corrupted prompts are counterfactuals the model also
+            solves (other operands for arithmetic) sets its own.
     """
 
     name: str
@@ -72,6 +77,7 @@ class Task:
     positions: Int[Tensor, " batch"]
     metadata: pd.DataFrame = field(repr=False)
     metric: MetricName = "logit_diff"
+    negative_tokens: Int[Tensor, "batch neg_pos"] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         batch, n_pos = self.clean_tokens.shape
@@ -90,6 +96,13 @@ class Task:
             raise ValueError(f"metadata has {len(self.metadata)} rows; expected {batch}, one per prompt")
         if batch and (int(self.positions.min()) < 0 or int(self.positions.max()) >= n_pos):
             raise ValueError(f"metric positions must lie in [0, {n_pos}); got {self.positions.tolist()}")
+        if self.negative_tokens is not None and (
+            self.negative_tokens.ndim != 2 or self.negative_tokens.shape[0] != batch
+        ):
+            raise ValueError(
+                f"negative_tokens has shape {tuple(self.negative_tokens.shape)}; expected [{batch}, pos], "
+                "one per prompt"
+            )
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; expected one of {METRICS}")
 
@@ -144,6 +157,7 @@ class Task:
             wrong_tokens=self.wrong_tokens[idx],
             positions=self.positions[idx],
             metadata=self.metadata.iloc[idx.tolist()].reset_index(drop=True),
+            negative_tokens=None if self.negative_tokens is None else self.negative_tokens[idx],
         )
 
     def where(self, **columns) -> "Task":
@@ -164,6 +178,7 @@ class Task:
             answer_tokens=self.answer_tokens.to(device),
             wrong_tokens=self.wrong_tokens.to(device),
             positions=self.positions.to(device),
+            negative_tokens=None if self.negative_tokens is None else self.negative_tokens.to(device),
         )
 
     def evaluate(self, model, batch_size: int = 256) -> pd.DataFrame:
@@ -188,6 +203,7 @@ def make_task(
     positions: Sequence[int],
     metadata: pd.DataFrame | Sequence[dict],
     metric: MetricName = "logit_diff",
+    negatives: Sequence[Sequence[int]] | None = None,
 ) -> Task:
     """A :class:`Task` from plain lists, checking that the prompts are rectangular."""
     lengths = {len(p) for p in clean} | {len(p) for p in corrupted}
@@ -202,4 +218,7 @@ def make_task(
         positions=torch.tensor(list(positions), dtype=torch.long),
         metadata=metadata if isinstance(metadata, pd.DataFrame) else pd.DataFrame(list(metadata)),
         metric=metric,
+        negative_tokens=None
+        if negatives is None
+        else torch.tensor([list(p) for p in negatives], dtype=torch.long),
     )

@@ -16,6 +16,7 @@ from circuits.sae_circuits import (
     head_outputs,
     node_scores_from_codes,
     sae_circuit_reference,
+    task_prompt_sets,
 )
 from interp.testing import tiny_model
 from interp.zoo import zoo_names
@@ -124,6 +125,12 @@ def test_task_adapter_and_empty_negatives():
     task = SimpleNamespace(name="demo", clean_tokens=pos, corrupted_tokens=neg)
     r = find_sae_circuit_for_task(model, task, FAST, progress=False)
     assert r.is_positive.sum() == len(pos)
+    # A task's own negatives (prompts the model cannot complete) take the corrupted prompts' place.
+    unsolvable = neg[:3]
+    own = SimpleNamespace(name="demo", clean_tokens=pos, corrupted_tokens=neg, negative_tokens=unsolvable)
+    assert task_prompt_sets(own)[1] is unsolvable
+    r = find_sae_circuit_for_task(model, own, FAST, progress=False)
+    assert (~r.is_positive).sum() == 3
     with pytest.raises(ValueError, match="no negative prompts"):
         find_sae_circuit(model, pos, torch.zeros(0, 6, dtype=torch.long), FAST, progress=False)
     with pytest.raises(ValueError, match="task 'demo' has no negatives"):
@@ -147,13 +154,14 @@ def _organism_auc(name):
     task = next((task for task in tasks if task.name == name), None)
     if task is None:
         pytest.skip(f"the organism's card names no heads for {name}")
-    result = find_sae_circuit(model, task.clean_tokens, task.corrupted_tokens, progress=False)
+    result = find_sae_circuit(model, *task_prompt_sets(task), progress=False)
     return node_roc_auc(result.node_scores, task.ground_truth, model=model)
 
 
 ARITHMETIC_GAP = pytest.mark.xfail(
-    reason="measured node AUC 0.75: the organism spreads addition over 14 heads whose single ablation "
-    "hurts (11 attend to the operands), so codes unique to solved prompts do not single out the card's heads",
+    reason="measured node AUC 0.82 (0.68-0.82 over SAE seeds 0-2): the organism spreads addition over 14 "
+    "of its 16 heads, so the AUC rests on ranking the other two below them, and codes unique to solved "
+    "prompts do not single out the card's heads",
     strict=False,
 )
 

@@ -21,6 +21,7 @@ from circuits.tasks import (
 )
 from circuits.tasks.retrieval import HAYSTACK, KEYS, VALUES, haystack_sentences
 from circuits.tasks.token_sets import ORDINAL_SETS
+from circuits.tasks.tokens import word_tokens
 from interp import load_model
 from interp.testing import tiny_model
 from interp.zoo.vocab import zoo_filler
@@ -68,6 +69,9 @@ def test_task_validates_shapes():
         Task(**good | {"metric": "kl"})
     with pytest.raises(ValueError, match="metadata has 1 rows"):
         Task(**good | {"metadata": pd.DataFrame({"a": [0]})})
+    Task(**good | {"negative_tokens": torch.zeros(2, 5, dtype=torch.long)})  # any length, one per prompt
+    with pytest.raises(bad_input, match="negative_tokens"):
+        Task(**good | {"negative_tokens": torch.zeros(3, 3, dtype=torch.long)})
 
 
 def test_metrics_read_each_prompts_position():
@@ -166,6 +170,20 @@ def test_arithmetic_answers_are_the_result_digits(word_model):
             assert words(word_model, [task.answer_tokens[i]])[0] == digits[row["digit"]]
             # Counterfactual operands change the digit asked for.
             assert task.wrong_tokens[i] != task.answer_tokens[i]
+
+
+def test_arithmetic_negatives_have_no_operands_and_leave_the_prompts_alone(word_model):
+    task = arithmetic_task(word_model, n_prompts=16, n_digits=2, seed=3)
+    again = arithmetic_task(word_model, n_prompts=16, n_digits=2, seed=3)
+    neg, clean = task.negative_tokens, task.clean_tokens
+    assert neg.shape == clean.shape and torch.equal(neg, again.negative_tokens)
+    numbers = set(word_tokens(word_model, [str(d) for d in range(10)] + ["+", "-", "="]))
+    bos = 1 if word_model.tokenizer.bos_token_id is not None else 0
+    operands = [bos + k for k in (0, 1, 3, 4)]  # a1 a2 + b1 b2 = ...
+    assert not any(int(t) in numbers for t in neg[:, operands].flatten())
+    rest = [k for k in range(clean.shape[1]) if k not in operands]
+    assert torch.equal(neg[:, rest], clean[:, rest])
+    assert torch.equal(task.subset([2, 5]).negative_tokens, neg[[2, 5]])
 
 
 def test_retrieval_filler_form_and_grid(word_model):
