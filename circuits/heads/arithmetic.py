@@ -27,7 +27,7 @@ columns keep both numbers.
 
 The paper's answers are single tokens. A multi-digit answer is written digit by
 digit, and a model may give each result digit its own heads: a head that moves
-the units digits shows its effect only on the prompts asking for the units digit,
+the units digit shows its effect only on the prompts asking for the units digit,
 and the average over every prompt dilutes it by the number of digits. With
 ``groups`` (on a task: the result digit each prompt asks), the effect is measured
 within each group, normalised by that group's own clean-vs-counterfactual change, and the score
@@ -251,9 +251,9 @@ def _grouped_effects(
     by_group: dict[str, Tensor] = {}
     for label in sorted(set(groups), key=str):
         rows = torch.tensor([g == label for g in groups])
-        where = None if positions is None else positions[rows]
+        at = None if positions is None else positions[rows]
         with torch.no_grad():
-            solved = logit_difference(model.run(clean[rows]), answers[rows], wrong[rows], where).mean()
+            solved = logit_difference(model.run(clean[rows]), answers[rows], wrong[rows], at).mean()
         if solved <= 0:  # the model prefers the wrong answer: no effect to share out
             continue
         try:
@@ -263,7 +263,7 @@ def _grouped_effects(
                 counterfactual[rows],
                 answers[rows],
                 wrong[rows],
-                where,
+                at,
                 metric,
             )
         except ValueError as err:
@@ -276,8 +276,7 @@ def _grouped_effects(
     labels = list(by_group)
     stacked = torch.stack([by_group[label] for label in labels])  # [group layer head]
     best = stacked.max(0)
-    where = [labels[i] for i in best.indices.flatten().tolist()]
-    return best.values, where, by_group
+    return best.values, [labels[i] for i in best.indices.flatten().tolist()], by_group
 
 
 def find_arithmetic_heads_for_task(

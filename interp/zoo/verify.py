@@ -125,14 +125,16 @@ def task_scores(model, task, reference_tokens: Tensor | None = None, heads=()) -
 
 def digit_drops(task, base: tuple[Tensor, Tensor], ablated: tuple[Tensor, Tensor]) -> dict[str, float]:
     """Within the prompts asking each result digit, the drop in accuracy and the drop in logit difference
-    as a share of that digit's own; the largest of each over the digits."""
+    as a share of that digit's own; the largest of each over the digits. A digit whose logit difference
+    is not positive (the model does not solve it) has no share to lose."""
     digit = torch.tensor(task.metadata["digit"].to_numpy(copy=True))
-    acc, share = [], []
+    acc, share = [], [0.0]
     for k in digit.unique():
         rows = digit == k
         acc.append(float(base[0][rows].mean() - ablated[0][rows].mean()))
         ld = float(base[1][rows].mean())
-        share.append(float(base[1][rows].mean() - ablated[1][rows].mean()) / max(ld, 1e-6))
+        if ld > 0:
+            share.append((ld - float(ablated[1][rows].mean())) / ld)
     return {"accuracy_drop_digit": max(acc), "logit_diff_share_digit": max(share)}
 
 

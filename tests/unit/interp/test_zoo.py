@@ -67,3 +67,19 @@ def test_training_smoke(tmp_path):
     model = load_model(str(out), device="cpu")
     assert model.n_layers == 2 and model.d_vocab == len(zoo_words())
     assert out.parent != ZOO_DIR
+
+
+def test_digit_drops_read_each_result_digit_undiluted():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from interp.zoo.verify import digit_drops
+
+    task = SimpleNamespace(metadata=pd.DataFrame({"digit": [0, 0, 1, 1, 2, 2]}))
+    base = torch.ones(6), torch.tensor([4.0, 4.0, 2.0, 2.0, -1.0, -1.0])
+    ablated = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0]), torch.tensor([4.0, 4.0, 1.0, 1.0, -9.0, -9.0])
+    drops = digit_drops(task, base, ablated)
+    # digit 1 loses half its accuracy and half its logit difference; the pooled drops would be 1/6
+    # and 1/4. Digit 2 is not solved (negative logit difference), so it has no share to lose.
+    assert drops == {"accuracy_drop_digit": 0.5, "logit_diff_share_digit": 0.5}
