@@ -112,6 +112,23 @@ def patching_circuits(
     return circuits
 
 
+def digit_figure(df: pd.DataFrame, columns: list[str]) -> Any:
+    """Heatmap of per-digit patching effects: one row per result digit, one column per head."""
+    import plotly.express as px
+
+    names = [head_name(int(layer), int(head)) for layer, head in zip(df["layer"], df["head"], strict=True)]
+    grid = df[columns].to_numpy().T
+    return px.imshow(
+        grid,
+        x=names,
+        y=[c.removeprefix("patching_") for c in columns],
+        color_continuous_scale="RdBu",
+        color_continuous_midpoint=0,
+        labels={"color": "share moved", "x": "head", "y": "result digit asked"},
+        aspect="auto",
+    )
+
+
 def heads_report(
     model: Any,
     scores: HeadScores,
@@ -129,13 +146,27 @@ def heads_report(
     report.add_table("Model and provenance", provenance(model, seed=seed, runtime_s=runtime_s))
     report.add_figure("Head scores", scores.heatmap(), caption="Each kind's score per layer and head.")
     report.add_table("Top heads", scores.top(5)[["kind", "layer", "head", "score", "threshold", "is_head"]])
+    digits = scores.df[scores.df["kind"] == "arithmetic"].dropna(axis=1, how="all")
+    digit_columns = [c for c in digits.columns if c.startswith("patching_digit")]
+    if digit_columns:
+        report.add_figure(
+            "Arithmetic heads by result digit",
+            digit_figure(digits, digit_columns),
+            caption="Share of the answer's probability each head's output moves under counterfactual-operand "
+            "patching, within the prompts asking each result digit (0: the leading digit).",
+        )
     for result in ablations:
         kind = result.df["kind"].iloc[0]
+        n_random = int(result.df["n_random"].iloc[0])
+        control = (
+            f"random head sets of the same size (mean ± sd over {n_random} draws)"
+            if n_random
+            else "no random control: the kind's heads outnumber the heads outside them"
+        )
         report.add_figure(
             "Ablations with random-head controls",
             result.plot().update_layout(title=f"{kind}: accuracy with its heads mean-ablated"),
-            caption="Baseline, the kind's heads ablated together, and random head sets of the same size "
-            "(mean ± sd over 5 draws).",
+            caption=f"Baseline, the kind's heads ablated together, and {control}.",
         )
     if ablations:
         report.add_table("Ablation numbers", pd.concat([r.df for r in ablations], ignore_index=True))

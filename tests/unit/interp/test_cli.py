@@ -137,3 +137,22 @@ def test_ablation_evidence_draws_a_control_only_when_enough_heads_are_left():
     assert ablation_evidence(model, few, n_prompts=8)[0].df["n_random"].item() == 5
     row = ablation_evidence(model, many, n_prompts=8)[0].df.iloc[0]
     assert row["n_heads"] == 5 and row["n_random"] == 0
+
+
+def test_digit_figure_has_one_row_per_result_digit_and_one_column_per_head():
+    import pandas as pd
+
+    from circuits.commands import digit_figure
+
+    df = pd.DataFrame(
+        {
+            "layer": [0, 0, 1],
+            "head": [0, 1, 0],
+            "patching_digit0": [0.1, 0.9, 0.0],
+            "patching_digit1": [0.5, 0, 0],
+        }
+    )
+    fig = digit_figure(df, ["patching_digit0", "patching_digit1"])
+    heat = fig.data[0]
+    assert list(heat.x) == ["L0H0", "L0H1", "L1H0"] and list(heat.y) == ["digit0", "digit1"]
+    assert heat.z[0][1] == 0.9 and heat.z[1][0] == 0.5
