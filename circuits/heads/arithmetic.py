@@ -90,6 +90,15 @@ def attention_to_positions(
     return rows.gather(-1, index).sum(-1).mean(0)
 
 
+def _at(
+    logits: Float[Tensor, "batch pos d_vocab"], positions: Tensor | None
+) -> Float[Tensor, "batch d_vocab"]:
+    """The logits at each prompt's position (default: the last)."""
+    if positions is None:
+        return logits[:, -1]
+    return logits[torch.arange(logits.shape[0]), torch.as_tensor(positions).cpu()]
+
+
 def logit_difference(
     logits: Float[Tensor, "batch pos d_vocab"],
     answers: Int[Tensor, " batch"],
@@ -97,8 +106,7 @@ def logit_difference(
     positions: Int[Tensor, " batch"] | None = None,
 ) -> Float[Tensor, " batch"]:
     """``logit[answer] − logit[wrong]`` at each prompt's position (default: the last)."""
-    rows = torch.arange(logits.shape[0])
-    at = logits[:, -1] if positions is None else logits[rows, torch.as_tensor(positions).cpu()]
+    at, rows = _at(logits, positions), torch.arange(logits.shape[0])
     return at[rows, answers] - at[rows, wrong]
 
 
@@ -108,9 +116,7 @@ def answer_probability(
     positions: Int[Tensor, " batch"] | None = None,
 ) -> Float[Tensor, " batch"]:
     """Probability of each prompt's answer at its position (default: the last)."""
-    rows = torch.arange(logits.shape[0])
-    at = logits[:, -1] if positions is None else logits[rows, torch.as_tensor(positions).cpu()]
-    return at.float().softmax(-1)[rows, answers]
+    return _at(logits, positions).float().softmax(-1)[torch.arange(logits.shape[0]), answers]
 
 
 PatchingMetric = Literal["prob", "logit_diff"]
