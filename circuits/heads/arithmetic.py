@@ -123,6 +123,11 @@ PatchingMetric = Literal["prob", "logit_diff"]
 """``prob``: probability of the answer. ``logit_diff``: answer logit minus counterfactual-answer logit."""
 
 
+def _check_metric(metric: str) -> None:
+    if metric not in ("prob", "logit_diff"):
+        raise ValueError(f"unknown patching metric {metric!r}; expected 'prob' or 'logit_diff'")
+
+
 def _measure(logits, answers, wrong, positions, metric: PatchingMetric) -> Tensor:
     if metric == "prob":
         return answer_probability(logits, answers, positions)
@@ -144,6 +149,7 @@ def head_patching_effects(
     A plain hook loop, one clean forward pass per head: the slow twin of
     :func:`find_arithmetic_heads`'s batched engine sweep.
     """
+    _check_metric(metric)
     clean, counterfactual = model.check_tokens(clean), model.check_tokens(counterfactual)
     if clean.shape != counterfactual.shape:
         raise ValueError(
@@ -191,6 +197,7 @@ def patching_effects(
     from circuits.activation_patching import activation_patching
     from interp.engine import answer_prob, logit_diff
 
+    _check_metric(metric)
     clean, counterfactual = model.check_tokens(clean), model.check_tokens(counterfactual)
     where = torch.full((clean.shape[0], 1), clean.shape[1] - 1) if positions is None else positions[:, None]
     measure = answer_prob(answers, where) if metric == "prob" else logit_diff(answers, wrong, where)
@@ -232,6 +239,8 @@ def find_arithmetic_heads(
         ValueError: ``groups`` of the wrong length, or a group whose counterfactuals do not change
             the answer (named).
     """
+    if groups is not None and len(groups) != clean.shape[0]:
+        raise ValueError(f"groups has {len(groups)} labels; expected one per prompt ({clean.shape[0]})")
     effects = patching_effects(model, clean, counterfactual, answers, wrong, positions, metric)
     attention = attention_to_positions(model, clean, operand_positions, positions)
     evidence = {"patching": effects, "attention": attention}
@@ -252,18 +261,17 @@ def _grouped_effects(
     model, clean, counterfactual, answers, wrong, positions, groups: list[str], metric: PatchingMetric
 ):
     """Per group, :func:`patching_effects` on its prompts; the largest per head, its group, and all."""
-    if len(groups) != clean.shape[0]:
-        raise ValueError(f"groups has {len(groups)} labels; expected one per prompt ({clean.shape[0]})")
+    with torch.no_grad():  # one clean pass tells which groups the model solves
+        solved = logit_difference(model.run(clean), answers, wrong, positions)
+    labels = sorted({str(g) for g in groups})
     by_group: dict[str, Tensor] = {}
-    for label in sorted(set(groups), key=str):
-        rows = torch.tensor([g == label for g in groups])
-        at = None if positions is None else positions[rows]
-        with torch.no_grad():
-            solved = logit_difference(model.run(clean[rows]), answers[rows], wrong[rows], at).mean()
-        if solved <= 0:  # the model prefers the wrong answer: no effect to share out
+    for label in labels:
+        rows = torch.tensor([str(g) == label for g in groups])
+        if solved[rows].mean() <= 0:  # the model prefers the wrong answer: no effect to share out
             continue
+        at = None if positions is None else positions[rows]
         try:
-            by_group[str(label)] = patching_effects(
+            by_group[label] = patching_effects(
                 model,
                 clean[rows],
                 counterfactual[rows],
@@ -276,13 +284,12 @@ def _grouped_effects(
             raise ValueError(f"group {label!r}: {err}") from err
     if not by_group:
         raise ValueError(
-            f"the model prefers the counterfactual answer in every group {sorted(set(groups), key=str)}; "
+            f"the model prefers the counterfactual answer in every group {labels}; "
             "it does not solve this task"
         )
-    labels = list(by_group)
-    stacked = torch.stack([by_group[label] for label in labels])  # [group layer head]
-    best = stacked.max(0)
-    return best.values, [labels[i] for i in best.indices.flatten().tolist()], by_group
+    kept = list(by_group)
+    best = torch.stack([by_group[label] for label in kept]).max(0)  # over [group layer head]
+    return best.values, [kept[i] for i in best.indices.flatten().tolist()], by_group
 
 
 def find_arithmetic_heads_for_task(

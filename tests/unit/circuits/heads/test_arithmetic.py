@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from jaxtyping import TypeCheckError
 
 from circuits.heads.arithmetic import (
     attention_to_positions,
@@ -99,6 +100,13 @@ def test_identical_counterfactuals_are_refused(model, prompts):
     clean, _, answers, wrong = prompts
     with pytest.raises(ValueError, match="counterfactual operands do not change"):
         head_patching_effects(model, clean, clean, answers, wrong)
+
+
+def test_an_unknown_metric_is_named(model, prompts):
+    clean, counter, answers, wrong = prompts
+    for fn in (head_patching_effects, patching_effects):
+        with pytest.raises((ValueError, TypeCheckError), match="metric"):
+            fn(model, clean, counter, answers, wrong, metric="kl")
 
 
 def test_bad_positions_are_named(model, prompts):
