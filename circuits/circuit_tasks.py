@@ -14,6 +14,7 @@ from torch import Tensor
 
 from circuits.ablation import Metric
 from circuits.evaluation import CircuitTask, FinderUnavailable, HeadLike, _import, parse_heads
+from circuits.sae_circuits import solved_prompts
 from interp import HookedModel
 
 
@@ -56,6 +57,7 @@ def circuit_task(
     *,
     metric: str | Metric = "logit_diff",
     name: str | None = None,
+    model: HookedModel | None = None,
 ) -> CircuitTask:
     """A :class:`CircuitTask` from a :class:`circuits.tasks.Task` (or any object with ``clean_tokens`` and
     ``corrupted_tokens``).
@@ -65,6 +67,9 @@ def circuit_task(
             When the task has per-prompt metric ``positions``, the metric becomes an
             :class:`interp.engine.Metric` reading those positions, so that patching engines read the
             right logits.
+        model: When given, the task's ``solved`` mask is measured on it
+            (:func:`circuits.sae_circuits.solved_prompts`), so that the SAE finder's positives are the
+            prompts this model completes.
     """
     fn = getattr(task, metric, None) if isinstance(metric, str) else metric
     if not callable(fn):
@@ -86,6 +91,7 @@ def circuit_task(
         metric=fn,
         ground_truth=list(ground_truth),
         negative_tokens=getattr(task, "negative_tokens", None),
+        solved=None if model is None else solved_prompts(model, task),
     )
 
 
@@ -138,5 +144,5 @@ def zoo_circuit_tasks(
         if not truth:
             continue
         task = make(model, task_name, spec.get("kwargs") or {}, n_prompts=n_prompts, seed=seed + 1000 * k)
-        tasks.append(circuit_task(task, truth, name=task_name))
+        tasks.append(circuit_task(task, truth, name=task_name, model=model))
     return model, tasks

@@ -281,6 +281,7 @@ DISCOVERY_METHODS = {"patching": "activation_patching", "eap": "eap", "eap-ig": 
 def discover_scores(model: Any, task: Task, method: str) -> torch.Tensor:
     """Per-head importance ``[layer, head]`` for the task, by ``method``."""
     from circuits.evaluation import FINDERS, CircuitTask
+    from circuits.sae_circuits import solved_prompts
 
     if method not in DISCOVERY_METHODS:
         raise ValueError(f"unknown discovery method {method!r}; expected one of {list(DISCOVERY_METHODS)}")
@@ -290,6 +291,8 @@ def discover_scores(model: Any, task: Task, method: str) -> torch.Tensor:
         corrupted_tokens=task.corrupted_tokens,
         metric=task_metric(task),
         ground_truth=[],
+        negative_tokens=task.negative_tokens,
+        solved=solved_prompts(model, task) if method == "sae" else None,
     )
     return torch.as_tensor(FINDERS[DISCOVERY_METHODS[method]](model, circuit_task)).float().cpu()
 

@@ -313,7 +313,7 @@ class CircuitTask:
 
     Attributes:
         name: The task's name.
-        clean_tokens: Prompts the model solves (the SAE finder's positives).
+        clean_tokens: The task's prompts (the SAE finder's positives, those of them in ``solved``).
         corrupted_tokens: Their corrupted versions (patching sources; the SAE finder's negatives).
         metric: Logits ``[batch, pos, d_vocab]`` -> one value per prompt (e.g. logit difference); an
             :class:`interp.engine.Metric` works too.
@@ -321,6 +321,8 @@ class CircuitTask:
         reference_tokens: Mean-ablation distribution for faithfulness (default ``clean_tokens``).
         negative_tokens: Prompts the model cannot complete, the SAE finder's negatives when the
             corrupted prompts are counterfactuals the model solves too (default: ``corrupted_tokens``).
+        solved: Which clean prompts the model completes correctly (bool, one per prompt): the SAE
+            finder's positives are these alone, as in O'Neill & Bui. ``None``: every clean prompt.
     """
 
     name: str
@@ -330,6 +332,7 @@ class CircuitTask:
     ground_truth: list[Any]
     reference_tokens: Tensor | None = None
     negative_tokens: Tensor | None = None
+    solved: Tensor | None = None
 
 
 Finder = Callable[[HookedModel, CircuitTask], Tensor]
@@ -343,7 +346,7 @@ class FinderUnavailable(ImportError):
 def _sae_finder(model: HookedModel, task: CircuitTask) -> Tensor:
     from circuits.sae_circuits import find_sae_circuit, task_prompt_sets
 
-    positives, negatives = task_prompt_sets(task)
+    positives, negatives = task_prompt_sets(task, model)
     return find_sae_circuit(model, positives, negatives, progress=False).node_scores
 
 

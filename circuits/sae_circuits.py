@@ -419,16 +419,43 @@ def sae_circuit_reference(
     )
 
 
-def task_prompt_sets(task: Any) -> tuple[Tensor, Tensor]:
-    """Positives and negatives of a task: its clean prompts, and the prompts the model cannot complete.
+def solved_prompts(model: HookedModel, task: Any, *, batch_size: int = 256) -> Bool[Tensor, " batch"]:
+    """Which of a task's clean prompts ``model`` completes: the answer is the argmax over the vocabulary.
+
+    Args:
+        task: A :class:`circuits.tasks.Task` (anything with ``evaluate(model)`` giving per-prompt
+            ``accuracy``), or an object that already carries its ``solved`` mask.
+
+    Raises:
+        ValueError: When the task has neither, so that which prompts are solved cannot be told.
+    """
+    solved = getattr(task, "solved", None)
+    if solved is not None:
+        return torch.as_tensor(solved, dtype=torch.bool).cpu()
+    if not callable(getattr(task, "evaluate", None)):
+        name = getattr(task, "name", type(task).__name__)
+        raise ValueError(
+            f"cannot tell which prompts of task {name!r} the model solves: it has no answers; expected a "
+            "circuits.tasks.Task (with evaluate) or a task with a 'solved' mask"
+        )
+    accuracy = task.evaluate(model, batch_size=batch_size)["accuracy"].to_numpy()
+    return torch.from_numpy(accuracy > 0.5)
+
+
+def task_prompt_sets(task: Any, model: HookedModel | None = None) -> tuple[Tensor, Tensor]:
+    """Positives and negatives of a task: the clean prompts the model solves, and prompts it cannot complete.
 
     A task is any object with ``clean_tokens`` and ``corrupted_tokens`` (as
     :mod:`circuits.tasks` tasks have). The paper's negatives are the task's ``negative_tokens`` when
     it has them (arithmetic: operands replaced by words, since the counterfactual operands of its
-    corrupted prompts leave a sum the model can still do), else its corrupted prompts.
+    corrupted prompts leave a sum the model can still do), else its corrupted prompts. The paper's
+    positives are prompts the model completes correctly: the clean prompts in the task's ``solved``
+    mask when it has one, else those that ``model`` solves when a model is given and the task has
+    answers (:func:`solved_prompts`), else every clean prompt.
 
     Raises:
-        ValueError: When the task has no corrupted prompts to serve as negatives.
+        ValueError: When the task has no corrupted prompts to serve as negatives, or the model solves
+            none of its prompts.
     """
     positives = getattr(task, "clean_tokens", None)
     negatives = getattr(task, "negative_tokens", None)
@@ -442,12 +469,29 @@ def task_prompt_sets(task: Any) -> tuple[Tensor, Tensor]:
             f"task {name!r} has no negatives (corrupted_tokens is empty); the SAE circuit finder needs "
             "prompts the model cannot complete to compare against"
         )
+    solved = getattr(task, "solved", None)
+    if solved is None and model is not None and callable(getattr(task, "evaluate", None)):
+        solved = solved_prompts(model, task)
+    if solved is not None:
+        solved = torch.as_tensor(solved, dtype=torch.bool).cpu()
+        if solved.shape != (positives.shape[0],):
+            raise ValueError(
+                f"task {name!r}: solved has shape {tuple(solved.shape)}; expected one flag per clean "
+                f"prompt, ({positives.shape[0]},)"
+            )
+        if not solved.any():
+            raise ValueError(
+                f"the model solves none of task {name!r}'s {positives.shape[0]} prompts; the SAE circuit "
+                "finder's positives are prompts it completes correctly"
+            )
+        positives = positives[solved.to(positives.device)]
     return positives, negatives
 
 
 def find_sae_circuit_for_task(
     model: HookedModel, task: Any, config: SAECircuitConfig | None = None, *, progress: bool = True
 ) -> SAECircuitResult:
-    """:func:`find_sae_circuit` on a task's clean (positive) and corrupted (negative) prompts."""
-    positives, negatives = task_prompt_sets(task)
+    """:func:`find_sae_circuit` on a task's solved clean prompts (positives) and its negatives
+    (:func:`task_prompt_sets`)."""
+    positives, negatives = task_prompt_sets(task, model)
     return find_sae_circuit(model, positives, negatives, config, progress=progress)

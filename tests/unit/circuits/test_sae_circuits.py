@@ -3,6 +3,7 @@
 import json
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
 
@@ -173,3 +174,80 @@ def test_sae_finder_node_auc_on_organism(task):
     """Acceptance: with the card's heads for the task as ground truth, node ROC AUC >= 0.85."""
     auc = _organism_auc(task)
     assert auc >= 0.85, f"{task}: node ROC AUC {auc:.3f}"
+
+
+def _half_solved_task(model):
+    """A task whose answers are the model's own argmax on even prompts and another token on odd ones."""
+    from circuits.tasks.base import Task
+
+    g = torch.Generator().manual_seed(3)
+    clean = torch.randint(4, 64, (6, 5), generator=g)
+    positions = torch.full((6,), 4)
+    with torch.no_grad():
+        top = model.run(clean)[:, -1].argmax(-1)
+    answers = torch.where(torch.arange(6) % 2 == 0, top, (top + 1) % model.d_vocab)
+    return Task(
+        name="half",
+        clean_tokens=clean,
+        corrupted_tokens=torch.randint(4, 64, (6, 5), generator=g),
+        answer_tokens=answers,
+        wrong_tokens=(top + 2) % model.d_vocab,
+        positions=positions,
+        metadata=pd.DataFrame({"i": range(6)}),
+    )
+
+
+def test_positives_are_the_prompts_the_model_solves():
+    """O'Neill & Bui's positives are prompts the model completes; a failed clean prompt is not one."""
+    from circuits.circuit_tasks import circuit_task
+    from circuits.sae_circuits import solved_prompts
+
+    model = tiny_model("gpt2")
+    task = _half_solved_task(model)
+    solved = solved_prompts(model, task)
+    assert solved.tolist() == [True, False] * 3
+    positives, negatives = task_prompt_sets(task, model)
+    assert torch.equal(positives, task.clean_tokens[0::2]) and negatives is task.corrupted_tokens
+    assert torch.equal(task_prompt_sets(task)[0], task.clean_tokens)  # no model: every clean prompt
+    ct = circuit_task(task, ["L0H0"], model=model)
+    assert ct.solved.tolist() == solved.tolist()
+    assert torch.equal(task_prompt_sets(ct)[0], task.clean_tokens[0::2])
+    assert (find_sae_circuit_for_task(model, task, FAST, progress=False).is_positive.sum()) == 3
+
+
+def test_solved_mask_errors():
+    from circuits.sae_circuits import solved_prompts
+
+    model = tiny_model("gpt2")
+    pos, neg = prompt_sets()
+    with pytest.raises(ValueError, match="cannot tell which prompts of task 'demo'"):
+        solved_prompts(model, SimpleNamespace(name="demo", clean_tokens=pos))
+    none = SimpleNamespace(
+        name="demo", clean_tokens=pos, corrupted_tokens=neg, solved=torch.zeros(8, dtype=bool)
+    )
+    with pytest.raises(ValueError, match="solves none of task 'demo'"):
+        task_prompt_sets(none)
+    short = SimpleNamespace(
+        name="demo", clean_tokens=pos, corrupted_tokens=neg, solved=torch.ones(3, dtype=bool)
+    )
+    with pytest.raises(ValueError, match=r"expected one flag per clean prompt, \(8,\)"):
+        task_prompt_sets(short)
+
+
+def test_discover_gives_the_sae_finder_the_tasks_negatives_and_solved_prompts(monkeypatch):
+    from circuits import evaluation
+    from circuits.commands import discover_scores
+
+    model = tiny_model("gpt2")
+    task = _half_solved_task(model)
+    task = type(task)(**{**task.__dict__, "negative_tokens": task.corrupted_tokens.flip(0)})
+    seen = {}
+
+    def spy(model, circuit_task):
+        seen["task"] = circuit_task
+        return torch.zeros(model.n_layers, model.n_heads)
+
+    monkeypatch.setitem(evaluation.FINDERS, "sae", spy)
+    discover_scores(model, task, "sae")
+    assert seen["task"].negative_tokens is task.negative_tokens
+    assert seen["task"].solved.tolist() == [True, False] * 3
