@@ -160,7 +160,8 @@ def _organism_auc(name):
 
 
 ARITHMETIC_GAP = pytest.mark.xfail(
-    reason="measured node AUC 0.82 (0.68-0.82 over SAE seeds 0-2): the organism spreads addition over 14 "
+    reason="measured node AUC 0.82 (0.71-0.82 over SAE seeds 0-2; positives are the 85 of 100 prompts it "
+    "solves): the organism spreads addition over 14 "
     "of its 16 heads, so the AUC rests on ranking the other two below them, and codes unique to solved "
     "prompts do not single out the card's heads",
     strict=False,
