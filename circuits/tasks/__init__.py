@@ -52,7 +52,13 @@ def zoo_task(
     if name == "induction":
         vocab = [*zoo_filler(), *KEYS, *VALUES]
         return induction_task(
-            model, n_prompts=n_prompts, seq_len=o["seq_len"], span=tuple(o["span"]), vocab=vocab, seed=seed
+            model,
+            n_prompts=n_prompts,
+            seq_len=o["seq_len"],
+            span=tuple(o["span"]),
+            vocab=vocab,
+            seed=seed,
+            spread=o.get("spread", 0.0),
         )
     if name == "successor":
         return successor_task(

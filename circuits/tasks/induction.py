@@ -31,8 +31,16 @@ def sample_induction(
     n: int,
     seq_len: int,
     span: tuple[int, int] = (3, 10),
+    spread: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Random sequences of ``seq_len`` tokens from ``pool`` with one span repeated.
+
+    Each prompt draws its span's length, then where the two copies go. By default the period comes
+    first, then the offset; long periods push the first copy to the start, so first copies seldom
+    reach past the middle of the sequence, and a previous-token head that serves induction there
+    need not work later on. A share ``spread`` of the prompts instead draws the first copy's start
+    first (uniform over every start that leaves room for the second copy), then the period, so that
+    first copies reach much further into the context.
 
     Returns:
         A dict of arrays: ``tokens`` [n seq_len], ``offset`` (start of the first copy), ``span``
@@ -41,6 +49,8 @@ def sample_induction(
         [n seq_len], True where the next token is predictable from the first copy.
     """
     lo, hi = span
+    if not 0.0 <= spread <= 1.0:
+        raise ValueError(f"spread {spread} is not a share of prompts; expected 0 <= spread <= 1")
     if lo < 2 or hi < lo or 2 * lo > seq_len:
         raise ValueError(
             f"span {span} cannot repeat inside {seq_len} tokens; expected 2 <= lo <= hi <= len/2"
@@ -52,8 +62,12 @@ def sample_induction(
     mask = np.zeros((n, seq_len), dtype=bool)
     for i in range(n):
         length = int(rng.integers(lo, min(hi, seq_len // 2) + 1))
-        period = int(rng.integers(length, seq_len - length + 1))
-        offset = int(rng.integers(0, seq_len - period - length + 1))
+        if spread > 0 and rng.random() < spread:
+            offset = int(rng.integers(0, seq_len - 2 * length + 1))
+            period = int(rng.integers(length, seq_len - length - offset + 1))
+        else:
+            period = int(rng.integers(length, seq_len - length + 1))
+            offset = int(rng.integers(0, seq_len - period - length + 1))
         # Distinct tokens in the span, so that each current token has one earlier occurrence there.
         tokens[i, offset : offset + length] = rng.choice(pool, size=length, replace=False)
         tokens[i, offset + period : offset + period + length] = tokens[i, offset : offset + length]
@@ -74,6 +88,7 @@ def induction_task(
     vocab: list[str] | None = None,
     seed: int = 0,
     metric: MetricName = "logit_diff",
+    spread: float = 0.0,
 ) -> Task:
     """Induction prompts for ``model``.
 
@@ -85,6 +100,7 @@ def induction_task(
         vocab: Words to draw tokens from (each must be one token); default every ordinary token.
         seed: Seed of the sampler.
         metric: The default metric.
+        spread: Share of prompts whose first copy's start is drawn first (see :func:`sample_induction`).
 
     Raises:
         ValueError: A word of ``vocab`` that is not one token, or prompts longer than the context.
@@ -93,7 +109,7 @@ def induction_task(
     check_context(model, len(bos) + seq_len, f"<{seq_len} random tokens>")
     pool = np.array(word_tokens(model, vocab, what="induction vocabulary")) if vocab else content_ids(model)
     rng = np.random.default_rng(seed)
-    s = sample_induction(rng, pool, n_prompts, seq_len, span)
+    s = sample_induction(rng, pool, n_prompts, seq_len, span, spread)
     corrupted = rng.choice(pool, size=s["tokens"].shape)
     wrong = []
     for row in s["tokens"]:

@@ -113,6 +113,27 @@ def test_induction_answers_repeat_the_first_copy(gpt2_tiny):
     assert torch.equal(again.clean_tokens, toks)
 
 
+def test_induction_spread_places_first_copies_further_into_the_context():
+    from circuits.tasks.induction import sample_induction
+
+    pool = np.arange(10, 300)
+    by_period = sample_induction(np.random.default_rng(0), pool, 2000, 32, (3, 12))
+    spread = sample_induction(np.random.default_rng(0), pool, 2000, 32, (3, 12), spread=1.0)
+    for s in (by_period, spread):
+        for i in range(len(s["tokens"])):
+            o, n, p = int(s["offset"][i]), int(s["span"][i]), int(s["period"][i])
+            assert n <= p and o + p + n <= 32  # the copies do not overlap and fit
+            assert (s["tokens"][i, o : o + n] == s["tokens"][i, o + p : o + p + n]).all()
+            assert s["answer"][i] == s["tokens"][i, s["pos"][i] + 1]
+    first_end = {k: s["offset"] + s["span"] for k, s in (("period", by_period), ("spread", spread))}
+    # First copies ending past position 20: about 2% when the period is drawn first, 20% or more spread.
+    assert (first_end["period"] > 20).mean() < 0.05 < 0.2 < (first_end["spread"] > 20).mean()
+    half = sample_induction(np.random.default_rng(0), pool, 2000, 32, (3, 12), spread=0.5)
+    assert (first_end["period"] > 20).mean() < ((half["offset"] + half["span"]) > 20).mean()
+    with pytest.raises(ValueError, match="spread 1.5 is not a share of prompts"):
+        sample_induction(np.random.default_rng(0), pool, 4, 32, (3, 12), spread=1.5)
+
+
 def test_successor_list_form_on_word_vocabulary(word_model):
     task = successor_task(word_model, sets=("days", "months", "letters"), n_prompts=30, seed=1)
     for i, row in task.metadata.iterrows():
@@ -214,6 +235,8 @@ def test_haystack_is_shipped_with_its_source():
 def test_zoo_task_formats(word_model):
     task = zoo_task(word_model, "induction", {"seq_len": 20, "span": [3, 6]}, n_prompts=4)
     assert task.clean_tokens.shape == (4, 21)
+    spread = zoo_task(word_model, "induction", {"seq_len": 20, "span": [3, 6], "spread": 1.0}, n_prompts=64)
+    assert not torch.equal(spread.clean_tokens[:4], task.clean_tokens)  # the card's spread reaches the task
 
 
 def test_refusals_name_the_offending_string(gpt2_tiny, word_model):
