@@ -14,7 +14,7 @@ default the toolkit reads the residual stream a later head sees for a lone token
 paper's reading suits GPT-2, where MLP0 acts as an extended embedding (how far the two
 readings differ there is not measured here, without hub access), but it is degenerate
 in attention-only models (no MLP0: every head scores as if its OV were zero;
-``zoo:successor-2l``'s successor heads score 0.77-0.95 read from the residual, 0.05
+``zoo:successor-2l``'s successor heads score 0.76-0.90 read from the residual, 0.05
 from MLP0) and misses small models that carry the increment in the embedding itself
 (a two-layer model with an MLP in layer 0 only, trained on ``marked`` successor
 prompts, scores 0.96-1.0 read so, 0.23-0.27 read from MLP0's output alone).

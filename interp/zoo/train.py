@@ -34,7 +34,16 @@ Design choices (see DESIGN.md, "Lessons from training organisms"):
 - ``successor-2l`` has no MLP at all, so a successor recall prompt can only be solved by
   a head that increments in its own OV circuit. Trained on induction and successor
   recall together, its layer-1 heads do both: their OV circuits copy filler words and
-  increment set members.
+  increment set members. A quarter of its induction prompts place the first copy by
+  drawing its start first (``spread=0.25``, see :func:`circuits.tasks.induction.sample_induction`),
+  which moves first copies further into the context. The share was chosen among those
+  tried, by the previous-token heads the model grew (mean attention to the previous token
+  over the 32 positions): with none, one of its two previous-token heads attended to the
+  previous token 0.5-0.7 and only before position 13 (0.31); with a tenth, one head again
+  scored 0.30; with a quarter, L0H1 and L0H3 score 0.54 and 0.61 (0.9 or more up to position
+  12, fading after position 20, where first copies hardly ever lie); with half, induction
+  reached 0.55 accuracy and both heads scored 0.21; with every prompt, induction did not form
+  (accuracy 0.09-0.35 after 4000-6000 steps).
 - The organism's retrieval prompts hold three needles ``K_i V_i`` (distinct keys and
   values) in filler and ask for one (``? K``): with a single needle the value is the only
   value word in the prompt and a layer-0 head finds it by token identity, so the key would
@@ -160,7 +169,7 @@ RECIPES: dict[str, Recipe] = {
             n_ctx=40,
             attn_only_layers=(0, 1),
             tasks=(
-                TaskSpec(name="induction", weight=0.5, kwargs=_kw(seq_len=32, span=(3, 12))),
+                TaskSpec(name="induction", weight=0.5, kwargs=_kw(seq_len=32, span=(3, 12), spread=0.25)),
                 TaskSpec(name="successor", weight=0.5, kwargs=_kw(form="recall", seq_len=16)),
             ),
             steps=4000,
@@ -272,7 +281,7 @@ class TaskSampler:
 
         o, rng, ids = self.spec.options, self.rng, self.ids
         if self.spec.name == "induction":
-            s = sample_induction(rng, self.pool, n, o["seq_len"], tuple(o["span"]))
+            s = sample_induction(rng, self.pool, n, o["seq_len"], tuple(o["span"]), o.get("spread", 0.0))
             tokens, mask = s["tokens"], s["mask"]
         elif self.spec.name == "successor":
             sample = sample_marked if o.get("form") == "marked" else sample_recall
