@@ -1,7 +1,8 @@
 """The discrete-code circuit finder of O'Neill & Bui (2024), "Sparse Autoencoders for Dictionary
 Learning Circuit Discovery" (authors' code: charlieoneill11/sae-circuits).
 
-1. Take **positive** prompts (the model completes them) and **negative** prompts
+1. Take **positive** prompts (the model completes them: of a task's clean prompts, those
+   whose answer is the model's argmax, :func:`task_prompt_sets`) and **negative** prompts
    (it cannot; e.g. IOI with a third name replacing S1, a task's corrupted prompts).
 2. For every prompt and head, take the head's output ``hook_result = z @ W_O``
    (per head, no bias) **averaged over positions**.
