@@ -40,7 +40,7 @@ def sample_induction(
     reach past the middle of the sequence, and a previous-token head that serves induction there
     need not work later on. A share ``spread`` of the prompts instead draws the first copy's start
     first (uniform over every start that leaves room for the second copy), then the period, so that
-    first copies reach much further into the context.
+    first copies reach further into the context.
 
     Returns:
         A dict of arrays: ``tokens`` [n seq_len], ``offset`` (start of the first copy), ``span``
