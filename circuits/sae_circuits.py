@@ -425,19 +425,16 @@ def solved_prompts(model: HookedModel, task: Any, *, batch_size: int = 256) -> B
 
     Args:
         task: A :class:`circuits.tasks.Task` (anything with ``evaluate(model)`` giving per-prompt
-            ``accuracy``), or an object that already carries its ``solved`` mask.
+            ``accuracy``).
 
     Raises:
-        ValueError: When the task has neither, so that which prompts are solved cannot be told.
+        ValueError: When the task has no answers, so that which prompts are solved cannot be told.
     """
-    solved = getattr(task, "solved", None)
-    if solved is not None:
-        return torch.as_tensor(solved, dtype=torch.bool).cpu()
     if not callable(getattr(task, "evaluate", None)):
         name = getattr(task, "name", type(task).__name__)
         raise ValueError(
             f"cannot tell which prompts of task {name!r} the model solves: it has no answers; expected a "
-            "circuits.tasks.Task (with evaluate) or a task with a 'solved' mask"
+            "circuits.tasks.Task (with evaluate), or pass its 'solved' mask"
         )
     accuracy = task.evaluate(model, batch_size=batch_size)["accuracy"].to_numpy()
     return torch.from_numpy(accuracy > 0.5)

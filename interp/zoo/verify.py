@@ -117,10 +117,14 @@ def prompt_scores(
     return task.accuracy(logits).float(), task.logit_diff(logits).float()
 
 
+def _means(scores: tuple[Tensor, Tensor]) -> dict[str, float]:
+    """Per-prompt ``(accuracy, logit_diff)`` as their means."""
+    return {"accuracy": float(scores[0].mean()), "logit_diff": float(scores[1].mean())}
+
+
 def task_scores(model, task, reference_tokens: Tensor | None = None, heads=()) -> dict[str, float]:
     """Mean accuracy and logit difference of ``task``, with ``heads`` mean-ablated."""
-    accuracy, logit_diff = prompt_scores(model, task, reference_tokens, heads)
-    return {"accuracy": float(accuracy.mean()), "logit_diff": float(logit_diff.mean())}
+    return _means(prompt_scores(model, task, reference_tokens, heads))
 
 
 def digit_drops(task, base: tuple[Tensor, Tensor], ablated: tuple[Tensor, Tensor]) -> dict[str, float]:
@@ -251,19 +255,20 @@ def backup_heads(
 def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
     """Ablation and pattern evidence for one task; see the module docstring."""
     base_prompts = prompt_scores(model, task)
-    base = {"accuracy": float(base_prompts[0].mean()), "logit_diff": float(base_prompts[1].mean())}
+    base = _means(base_prompts)
     by_digit = "digit" in task.metadata
     heads = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
     rows = []
     for head in heads:
         ablated = prompt_scores(model, task, reference.clean_tokens, [head])
+        mean = _means(ablated)
         rows.append(
             {
                 "layer": head[0],
                 "head": head[1],
-                "accuracy": float(ablated[0].mean()),
-                "accuracy_drop": base["accuracy"] - float(ablated[0].mean()),
-                "logit_diff_drop": base["logit_diff"] - float(ablated[1].mean()),
+                "accuracy": mean["accuracy"],
+                "accuracy_drop": base["accuracy"] - mean["accuracy"],
+                "logit_diff_drop": base["logit_diff"] - mean["logit_diff"],
                 **(digit_drops(task, base_prompts, ablated) if by_digit else {}),
             }
         )
