@@ -445,11 +445,11 @@ def task_prompt_sets(task: Any, model: HookedModel | None = None) -> tuple[Tenso
 
     A task is any object with ``clean_tokens`` and ``corrupted_tokens`` (as
     :mod:`circuits.tasks` tasks have). The paper's negatives are the task's ``negative_tokens`` when
-    it has them (arithmetic: operands replaced by words, since the counterfactual operands of its
-    corrupted prompts leave a sum the model can still do), else its corrupted prompts. The paper's
-    positives are prompts the model completes correctly: the clean prompts in the task's ``solved``
-    mask when it has one, else those that ``model`` solves when a model is given and the task has
-    answers (:func:`solved_prompts`), else every clean prompt.
+    it has them (arithmetic: every operand digit replaced by one word, since the counterfactual
+    operands of its corrupted prompts leave a sum the model can still do), else its corrupted
+    prompts. The paper's positives are prompts the model completes correctly: the clean prompts in
+    the task's ``solved`` mask when it has one, else those that ``model`` solves when a model is
+    given and the task has answers (:func:`solved_prompts`), else every clean prompt.
 
     Raises:
         ValueError: When the task has no corrupted prompts to serve as negatives, or the model solves

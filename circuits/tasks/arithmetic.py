@@ -7,8 +7,9 @@ subtraction, where ``a >= b``). The metric reads one result digit per prompt: th
 position of the digit before it (``=`` for the first), earlier result digits given.
 The corrupted prompt has counterfactual operands (Zhang et al. 2024) chosen so that the
 digit asked for changes; that digit is the wrong answer. The model solves those too, so the
-task's negatives (prompts it cannot complete) are the clean prompts with their operand digits
-replaced by other words. Metadata records operands, operator and which digit is asked.
+task's negatives (prompts it cannot complete) are the clean prompts with every operand digit
+replaced by one word, the same in all of them, as greater-than's negatives fix the start year
+at 01 (O'Neill & Bui). Metadata records operands, operator and which digit is asked.
 
 :func:`sample_arithmetic` works on token ids and is shared with zoo training.
 
@@ -134,13 +135,16 @@ def arithmetic_task(
         n_digits=n_digits,
         operation=operation,
     )
-    # Negatives (prompts the model cannot complete): the operand digits replaced by other words, drawn
-    # from a generator of their own so that the prompts above do not depend on them.
+    # Negatives (prompts the model cannot complete): every operand digit replaced by one word, drawn from
+    # a generator of its own so that the prompts above do not depend on it. Like greater-than's YY=01 the
+    # replacement is fixed: the negatives differ from the positives only in having no operands. A word
+    # drawn per digit would vary token identity far more than ten digits do, and the SAE finder's codes
+    # follow token identity: on the organism, three of its arithmetic heads then showed 11-29 codes in
+    # negatives against 2 in positives, none of them unique to positives.
     words = content_ids(model, exclude=[*digits.tolist(), plus, minus, equals])
     negatives = s["tokens"].copy()
     operand_columns = [*range(n_digits), *range(n_digits + 1, 2 * n_digits + 1)]
-    draw = np.random.default_rng([seed, 1]).choice(words, size=(n_prompts, len(operand_columns)))
-    negatives[:, operand_columns] = draw
+    negatives[:, operand_columns] = np.random.default_rng([seed, 1]).choice(words)
     meta = pd.DataFrame(
         {
             "task": "arithmetic",

@@ -159,18 +159,7 @@ def _organism_auc(name):
     return node_roc_auc(result.node_scores, task.ground_truth, model=model)
 
 
-ARITHMETIC_GAP = pytest.mark.xfail(
-    reason="measured node AUC 0.82 (0.71-0.82 over SAE seeds 0-2; positives are the 85 of 100 prompts it "
-    "solves): the organism spreads addition over 14 "
-    "of its 16 heads, so the AUC rests on ranking the other two below them, and codes unique to solved "
-    "prompts do not single out the card's heads",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "task", ["induction", "successor", "retrieval", pytest.param("arithmetic", marks=ARITHMETIC_GAP)]
-)
+@pytest.mark.parametrize("task", ["induction", "successor", "retrieval", "arithmetic"])
 def test_sae_finder_node_auc_on_organism(task):
     """Acceptance: with the card's heads for the task as ground truth, node ROC AUC >= 0.85."""
     auc = _organism_auc(task)

@@ -202,6 +202,8 @@ def test_arithmetic_negatives_have_no_operands_and_leave_the_prompts_alone(word_
     bos = 1 if word_model.tokenizer.bos_token_id is not None else 0
     operands = [bos + k for k in (0, 1, 3, 4)]  # a1 a2 + b1 b2 = ...
     assert not any(int(t) in numbers for t in neg[:, operands].flatten())
+    # One word stands for every operand digit of every negative (greater-than's fixed YY=01).
+    assert neg[:, operands].unique().numel() == 1
     rest = [k for k in range(clean.shape[1]) if k not in operands]
     assert torch.equal(neg[:, rest], clean[:, rest])
     assert torch.equal(task.subset([2, 5]).negative_tokens, neg[[2, 5]])
