@@ -260,19 +260,20 @@ def train_sae(
     g = torch.Generator().manual_seed(config.seed)
     batch_size = config.batch_size or x.shape[0]
     bar = tqdm(range(config.n_epochs), desc="train SAE", disable=not progress, leave=False)
-    for _ in bar:
-        order = torch.randperm(x.shape[0], generator=g) if batch_size < x.shape[0] else None
-        total = 0.0
-        for start in range(0, x.shape[0], batch_size):
-            batch = x if order is None else x[order[start : start + batch_size]]
-            optimizer.zero_grad()
-            loss = sae.loss(batch)
-            loss.backward()
-            optimizer.step()
-            sae.normalize_decoder()
-            total += loss.item() * batch.shape[0]
-        sae.losses.append(total / x.shape[0])
-        bar.set_postfix(loss=f"{sae.losses[-1]:.4g}")
+    with torch.enable_grad():  # also when called under torch.no_grad(), as analysis code often is
+        for _ in bar:
+            order = torch.randperm(x.shape[0], generator=g) if batch_size < x.shape[0] else None
+            total = 0.0
+            for start in range(0, x.shape[0], batch_size):
+                batch = x if order is None else x[order[start : start + batch_size]]
+                optimizer.zero_grad()
+                loss = sae.loss(batch)
+                loss.backward()
+                optimizer.step()
+                sae.normalize_decoder()
+                total += loss.item() * batch.shape[0]
+            sae.losses.append(total / x.shape[0])
+            bar.set_postfix(loss=f"{sae.losses[-1]:.4g}")
     sae.eval()
     sae.stats = sae_stats(sae, x)
     return sae

@@ -94,6 +94,17 @@ def test_save_load_roundtrip(tmp_path):
         SAE.load(tmp_path / "missing")
 
 
+def test_training_under_no_grad_matches_training_outside_it():
+    """Analysis code often runs under ``torch.no_grad()``; the trainer turns gradients back on."""
+    x = torch.randn(30, 5, generator=torch.Generator().manual_seed(0))
+    config = SAEConfig(d_sae=10, n_epochs=20)
+    with torch.no_grad():
+        inside = train_sae(x, config, progress=False)
+    outside = train_sae(x, config, progress=False)
+    assert inside.losses[-1] < inside.losses[0]
+    assert inside.losses == outside.losses and torch.equal(inside.encode(x), outside.encode(x))
+
+
 def test_wrong_width_names_both_widths():
     sae = SAE(16, SAEConfig(d_sae=8))
     with pytest.raises(ValueError, match=r"width 16.*width 12"):
