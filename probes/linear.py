@@ -40,6 +40,7 @@ from torch import Tensor
 
 from circuits.heads.successor import effective_embeddings
 from interp import HookedModel
+from interp.weights.canonical import ModelWeights
 
 ProbeKind = Literal["logistic", "ridge"]
 """``logistic``: logistic regression on class labels (score: accuracy). ``ridge``: ridge regression on
@@ -323,13 +324,17 @@ def _number_values(model: HookedModel, token_ids: Sequence[int], values: Sequenc
     return parsed
 
 
-def number_mlp0_outputs(model: HookedModel, token_ids: Sequence[int]) -> Float[Tensor, "batch d_model"]:
-    """MLP0 applied to the raw embeddings of ``token_ids`` (Gould et al.'s effective embedding)."""
+def number_mlp0_outputs(
+    model: HookedModel, token_ids: Sequence[int], *, weights: ModelWeights | None = None
+) -> Float[Tensor, "batch d_model"]:
+    """MLP0 applied to the raw embeddings of ``token_ids`` (Gould et al.'s effective embedding), read
+    from ``weights`` when given (e.g. edited ones) instead of the model's."""
     ids = torch.as_tensor(list(token_ids), dtype=torch.long)
     if bool((ids < 0).any()) or bool((ids >= model.d_vocab).any()):
         raise ValueError(f"token ids must lie in 0..{model.d_vocab - 1}; got {ids.tolist()}")
+    w = weights if weights is not None else model.weights
     with torch.no_grad():
-        return effective_embeddings(model.weights, ids.to(model.weights.W_E.device), "mlp0").float().cpu()
+        return effective_embeddings(w, ids.to(w.W_E.device), "mlp0").float().cpu()
 
 
 @dataclass(frozen=True)
@@ -357,15 +362,17 @@ def mod10_probe(
     values: Sequence[int] | None = None,
     cv: int = 5,
     regularization: float = 1.0,
+    weights: ModelWeights | None = None,
 ) -> Mod10Probe:
     """Probe MLP0 outputs of number tokens for their value mod 10 (Gould et al.).
 
     Args:
         number_token_ids: Single-token numbers (e.g. " 1" ... " 200" in GPT-2).
         values: Their numeric values (default: parsed from the decoded tokens).
+        weights: Read these weights instead of the model's (e.g. edited ones).
     """
     values = _number_values(model, number_token_ids, values)
-    x = number_mlp0_outputs(model, number_token_ids)
+    x = number_mlp0_outputs(model, number_token_ids, weights=weights)
     digits = torch.tensor([v % 10 for v in values])
     probe = fit_probe(x, digits, kind="logistic", cv=cv, regularization=regularization)
     centred = x - x.mean(0)
@@ -382,12 +389,14 @@ def mod10_steering(
     to_digit: int,
     *,
     scale: float = 1.0,
+    weights: ModelWeights | None = None,
 ) -> pd.DataFrame:
     """Steer a successor head by swapping the mod-10 feature of each number for that of ``to_digit``.
 
     For each number ``n`` ending in ``a``, its MLP0 output ``x`` becomes
     ``x - scale * f_a + scale * f_to_digit``; the head's effective OV circuit then scores every
-    number token (``x W_V^h W_O^h W_U``), and the top one is read before and after.
+    number token (``x W_V^h W_O^h W_U``), and the top one is read before and after. ``weights``
+    replaces the model's (e.g. edited ones).
 
     Returns:
         One row per number: ``token, value, from_digit, to_digit, top_before, top_after,
@@ -397,8 +406,8 @@ def mod10_steering(
     layer, h = model.check_head(*head)
     if not 0 <= to_digit <= 9:
         raise ValueError(f"to_digit must be a digit 0..9; got {to_digit}")
-    w = model.weights
-    x = number_mlp0_outputs(model, mod10.token_ids)
+    w = weights if weights is not None else model.weights
+    x = number_mlp0_outputs(model, mod10.token_ids, weights=w)
     digits = torch.tensor([v % 10 for v in mod10.values])
     steered = x - scale * mod10.features[digits] + scale * mod10.features[to_digit]
     ids = torch.tensor(mod10.token_ids)
