@@ -95,9 +95,16 @@ def circuit_task(
     )
 
 
-TASK_ROLES = {"induction": ("induction", "previous_token", "prev_token")}
+TASK_ROLES = {
+    "induction": ("induction", "previous_token", "prev_token"),
+    "retrieval": ("retrieval", "previous_token", "prev_token"),
+}
 """Card roles that belong to a task's circuit besides those named after the task: an induction
-circuit includes its previous-token heads (Olsson et al. 2022)."""
+circuit includes its previous-token heads (Olsson et al. 2022), and so does a key-value lookup
+(``... K V ... ? K`` -> ``V``), which finds ``V`` as the token after the earlier ``K``. On the organism,
+mean-ablating its two previous-token heads together takes retrieval accuracy from 0.995 to 0.17
+(random pairs: 0.99), while neither alone reaches the card's single-head bar; its retrieval heads
+without them keep 5-31% of the logit difference, with them all of it."""
 
 
 def _task_roles(task_name: str, roles: Sequence[str]) -> list[str]:

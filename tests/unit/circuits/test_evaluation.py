@@ -150,6 +150,26 @@ def test_ground_truth_from_card():
     assert ground_truth_from_card(records, roles=["b"]) == [(1, 1)]
 
 
+def test_organism_retrieval_circuit_counts_its_previous_token_heads():
+    """The key-value lookup finds the value through previous-token heads, as induction does: with them
+    the card's retrieval circuit keeps the whole metric, without them a small part of it."""
+    from circuits.circuit_tasks import zoo_circuit_tasks
+    from interp.zoo import zoo_names
+    from interp.zoo.registry import zoo_card
+
+    if "organism" not in zoo_names():
+        pytest.skip("no zoo organism under data/zoo")
+    model, tasks = zoo_circuit_tasks("organism", n_prompts=32)
+    task = next(t for t in tasks if t.name == "retrieval")
+    card = zoo_card("organism")
+    previous = ground_truth_from_card(card, ["previous_token"])
+    assert previous and set(previous) <= set(task.ground_truth)
+    retrieval_only = ground_truth_from_card(card, ["retrieval", "retrieval_other"])
+    kept = faithfulness(model, task.ground_truth, task.clean_tokens, task.metric).faithfulness
+    without = faithfulness(model, retrieval_only, task.clean_tokens, task.metric).faithfulness
+    assert kept >= 0.9 and without < 0.5, (kept, without)
+
+
 def test_circuit_task_from_a_task_reads_its_metric_positions(model):
     induction = pytest.importorskip("circuits.tasks.induction")
     task = induction.induction_task(model, n_prompts=6, seq_len=12, seed=0)
