@@ -99,17 +99,39 @@ TASK_ROLES = {
     "induction": ("induction", "previous_token", "prev_token"),
     "retrieval": ("retrieval", "previous_token", "prev_token"),
 }
-"""Card roles that belong to a task's circuit besides those named after the task: an induction
-circuit includes its previous-token heads (Olsson et al. 2022), and so does a key-value lookup
-(``... K V ... ? K`` -> ``V``), which finds ``V`` as the token after the earlier ``K``. On the organism,
-mean-ablating its two previous-token heads together takes retrieval accuracy from 0.995 to 0.17
-(random pairs: 0.99), while neither alone reaches the card's single-head bar; its retrieval heads
-without them keep 5-31% of the logit difference, with them all of it."""
+"""For cards without per-task evidence: the roles that belong to a task's circuit besides those named
+after the task. An induction circuit includes its previous-token heads (Olsson et al. 2022), and so does
+a key-value lookup (``... K V ... ? K`` -> ``V``), which finds ``V`` as the token after the earlier
+``K``."""
 
 
 def _task_roles(task_name: str, roles: Sequence[str]) -> list[str]:
     extra = TASK_ROLES.get(task_name, ())
     return [r for r in roles if str(r).startswith(task_name) or any(str(r).startswith(e) for e in extra)]
+
+
+def task_circuit_from_card(card: Mapping[str, Any], task_name: str) -> list[tuple[int, int]]:
+    """The heads a zoo card names for one task, whatever their role.
+
+    The card's ``evidence`` entry for the task lists every head with ablation evidence on that task (and
+    its backups), each with a role; a role such as ``previous_token`` is shared between tasks, so the
+    card's ``heads`` mapping alone cannot say which task a head serves. A task the model did not learn
+    has no circuit. Cards without per-task evidence fall back to the roles named after the task (plus
+    :data:`TASK_ROLES`).
+
+    On the organism the two agree except where that matters: its retrieval evidence includes both
+    previous-token heads. Mean-ablating the two together takes retrieval accuracy from 0.995 to 0.17
+    (random pairs: 0.99), and its retrieval heads without them keep 5-31% of the logit difference.
+    """
+    for entry in card.get("evidence") or []:
+        if entry.get("task") == task_name:
+            if not entry.get("learned", True):
+                return []
+            return ground_truth_from_card({"heads": {"": list(entry.get("heads") or [])}})
+    heads = card.get("heads") or {}
+    roles = list(heads) if isinstance(heads, Mapping) else sorted({str(h.get("role", "")) for h in heads})
+    mine = _task_roles(task_name, roles)
+    return ground_truth_from_card(card, mine) if mine else []
 
 
 def zoo_circuit_tasks(
@@ -118,9 +140,10 @@ def zoo_circuit_tasks(
     """A zoo model and its tasks (``circuits.tasks.zoo_task``), each with ground truth from the card.
 
     Args:
-        ground_truth: ``"roles"``: the heads of every card role named after the task (plus
-            :data:`TASK_ROLES`), i.e. the circuit as the card describes it; ``"task_heads"``: the
-            card's ``task_heads`` entry, the heads whose single-head ablation hurts the task.
+        ground_truth: ``"roles"``: every head the card names for the task, whatever its role
+            (:func:`task_circuit_from_card`), i.e. the circuit as the card describes it;
+            ``"task_heads"``: the card's ``task_heads`` entry, the smallest set whose joint ablation
+            breaks the task.
 
     Tasks with no ground-truth heads on the card are left out.
 
@@ -137,15 +160,12 @@ def zoo_circuit_tasks(
         raise FinderUnavailable(f"no zoo model {name!r}; present: {zoo_names()}")
     make = _import("circuits.tasks", "zoo_task")
     card = zoo_card(name)
-    heads = card.get("heads") or {}
-    roles = list(heads) if isinstance(heads, Mapping) else sorted({str(h.get("role", "")) for h in heads})
     model = load_model(f"zoo:{name}", device="cpu")
     tasks = []
     for k, spec in enumerate(card.get("tasks", [])):
         task_name = spec["name"]
         if ground_truth == "roles":
-            mine = _task_roles(task_name, roles)
-            truth = ground_truth_from_card(card, mine) if mine else []
+            truth = task_circuit_from_card(card, task_name)
         else:
             truth = list((card.get("task_heads") or {}).get(task_name, []))
         if not truth:

@@ -150,6 +150,26 @@ def test_ground_truth_from_card():
     assert ground_truth_from_card(records, roles=["b"]) == [(1, 1)]
 
 
+def test_task_circuit_from_card_reads_the_task_evidence_then_falls_back_to_roles():
+    from circuits.circuit_tasks import task_circuit_from_card
+
+    card = {
+        "heads": {"induction": ["L1H2"], "previous_token": ["L0H1", "L0H0"], "retrieval": ["L1H0"]},
+        "evidence": [
+            {"task": "induction", "heads": {"L1H2": "induction", "L0H1": "previous_token"}},
+            {"task": "retrieval", "heads": {"L1H0": "retrieval", "L0H0": "previous_token"}},
+            {"task": "successor", "learned": False, "heads": {"L0H2": "successor_other"}},
+        ],
+    }
+    # A role shared between tasks (previous_token) counts only where the task's evidence names the head.
+    assert task_circuit_from_card(card, "induction") == [(1, 2), (0, 1)]
+    assert task_circuit_from_card(card, "retrieval") == [(1, 0), (0, 0)]
+    assert task_circuit_from_card(card, "successor") == []  # not learned: no circuit
+    roles_only = {"heads": card["heads"]}
+    assert task_circuit_from_card(roles_only, "retrieval") == [(0, 1), (0, 0), (1, 0)]
+    assert task_circuit_from_card(roles_only, "arithmetic") == []
+
+
 def test_organism_retrieval_circuit_counts_its_previous_token_heads():
     """The key-value lookup finds the value through previous-token heads, as induction does: with them
     the card's retrieval circuit keeps the whole metric, without them a small part of it."""
