@@ -145,7 +145,8 @@ def zoo_circuit_tasks(
             ``"task_heads"``: the card's ``task_heads`` entry, the smallest set whose joint ablation
             breaks the task.
 
-    Tasks with no ground-truth heads on the card are left out.
+    Tasks whose circuit on the card has no heads, or every head (a ranking has nothing to separate),
+    are left out.
 
     Raises:
         FinderUnavailable: When the zoo model or the task library is not present.
@@ -168,7 +169,7 @@ def zoo_circuit_tasks(
             truth = task_circuit_from_card(card, task_name)
         else:
             truth = list((card.get("task_heads") or {}).get(task_name, []))
-        if not truth:
+        if not truth or len(truth) == model.n_layers * model.n_heads:
             continue
         task = make(model, task_name, spec.get("kwargs") or {}, n_prompts=n_prompts, seed=seed + 1000 * k)
         tasks.append(circuit_task(task, truth, name=task_name, model=model))

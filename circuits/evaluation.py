@@ -482,6 +482,11 @@ def compare_finders(
         truth = parse_heads(task.ground_truth, model.n_layers, model.n_heads)
         if not truth:
             raise ValueError(f"task {task.name!r} has no ground-truth heads; expected at least one")
+        if len(truth) == model.n_layers * model.n_heads:
+            raise ValueError(
+                f"task {task.name!r}: the ground truth names all {len(truth)} heads; ROC AUC needs heads "
+                "outside the circuit, so leave the task out or name fewer heads"
+            )
         reference = task.reference_tokens
         gt_faith = faithfulness(model, truth, task.clean_tokens, task.metric, reference_tokens=reference)
         for name, finder in chosen.items():

@@ -131,6 +131,16 @@ def test_compare_finders(model, task):
         compare_finders(model, [task], ["nope"])
 
 
+def test_compare_finders_rejects_a_ground_truth_it_cannot_rank_against(model, task):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="task 'toy' has no ground-truth heads"):
+        compare_finders(model, [replace(task, ground_truth=[])], ["sae"])
+    every = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
+    with pytest.raises(ValueError, match="task 'toy': the ground truth names all 8 heads"):
+        compare_finders(model, [replace(task, ground_truth=every)], ["sae"])
+
+
 @pytest.mark.parametrize("name", ["activation_patching", "eap", "eap_ig"])
 def test_patching_finders_give_head_grids(model, task, name):
     try:
