@@ -119,9 +119,10 @@ def task_circuit_from_card(card: Mapping[str, Any], task_name: str) -> list[tupl
     has no circuit. Cards without per-task evidence fall back to the roles named after the task (plus
     :data:`TASK_ROLES`).
 
-    On the organism the two agree except where that matters: its retrieval evidence includes both
-    previous-token heads. Mean-ablating the two together takes retrieval accuracy from 0.995 to 0.17
-    (random pairs: 0.99), and its retrieval heads without them keep 5-31% of the logit difference.
+    Where it matters: the organism's retrieval evidence includes both of its previous-token heads
+    (mean-ablating the two together takes retrieval accuracy from 0.995 to 0.17, random pairs leave
+    0.99, and its retrieval heads without them keep 5-31% of the logit difference), and successor-2l's
+    successor evidence includes its previous-token head L0H3.
     """
     for entry in card.get("evidence") or []:
         if entry.get("task") == task_name:
