@@ -280,21 +280,14 @@ DISCOVERY_METHODS = {"patching": "activation_patching", "eap": "eap", "eap-ig": 
 
 def discover_scores(model: Any, task: Task, method: str) -> torch.Tensor:
     """Per-head importance ``[layer, head]`` for the task, by ``method``."""
-    from circuits.evaluation import FINDERS, CircuitTask
-    from circuits.sae_circuits import solved_prompts
+    from circuits.circuit_tasks import circuit_task
+    from circuits.evaluation import FINDERS
 
     if method not in DISCOVERY_METHODS:
         raise ValueError(f"unknown discovery method {method!r}; expected one of {list(DISCOVERY_METHODS)}")
-    circuit_task = CircuitTask(
-        name=task.name,
-        clean_tokens=task.clean_tokens,
-        corrupted_tokens=task.corrupted_tokens,
-        metric=task_metric(task),
-        ground_truth=[],
-        negative_tokens=task.negative_tokens,
-        solved=solved_prompts(model, task) if method == "sae" else None,
-    )
-    return torch.as_tensor(FINDERS[DISCOVERY_METHODS[method]](model, circuit_task)).float().cpu()
+    # Only the SAE finder reads which prompts the model solves (its positives); measuring it costs a pass.
+    found = circuit_task(task, [], metric=task_metric(task), model=model if method == "sae" else None)
+    return torch.as_tensor(FINDERS[DISCOVERY_METHODS[method]](model, found)).float().cpu()
 
 
 def cmd_discover(args: Any, model: Any) -> int:
