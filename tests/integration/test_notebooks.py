@@ -6,6 +6,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+NOTEBOOK_CELL_TIMEOUT_S = 900
+"""Per cell: the longest cell takes about 40 s on a quiet 2-core machine, and several times that on a
+busy one; the bound only catches a hung kernel."""
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
 
@@ -16,7 +20,7 @@ def test_notebook_runs_clean(path, tmp_path):
         f"{path.name} has committed outputs; clear them"
     )
     NotebookClient(
-        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook, timeout=NOTEBOOK_CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
     errors = [
         o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"

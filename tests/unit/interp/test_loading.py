@@ -63,7 +63,12 @@ def test_unknown_zoo_name_lists_the_zoo():
 
 
 def test_hub_id_without_network_fails_with_a_clear_error(monkeypatch):
+    # The hub library reads the variable when it is imported; set its constant too, or the
+    # request waits for the network to time out.
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(OSError, match="could not load 'interp-toolkit-test/not-a-real-model'"):
         load_model("interp-toolkit-test/not-a-real-model")
 

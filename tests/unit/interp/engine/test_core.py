@@ -59,6 +59,9 @@ def test_random_multi_patch_cells_equal_hook_loop(setup):
 
 
 def test_chunking_gives_the_same_numbers(setup):
+    # Chunks of other sizes run matmuls of other shapes, whose float32 sums the CPU's kernels may
+    # order differently: chunked and unchunked agree within float32 noise, and the same chunking
+    # run twice agrees bit for bit.
     model, clean, corrupted = setup
     big, small = Engine(model.weights), Engine(model.weights, memory_budget=1)
     src = big.trace(clean)
@@ -69,7 +72,8 @@ def test_chunking_gives_the_same_numbers(setup):
     ]
     metric = logit_diff(5, 6)
     a, b = big.run(big.trace(corrupted), cells, metric), small.run(small.trace(corrupted), cells, metric)
-    assert torch.equal(a, b)
+    assert (a - b).abs().max() <= FP32_TOL
+    assert torch.equal(b, small.run(small.trace(corrupted), cells, metric))
 
 
 def test_bfloat16_stays_close(setup):
