@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m interp.demo
+	$(PY) -m interp.console demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

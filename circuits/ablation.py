@@ -26,7 +26,7 @@ Example:
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 import torch
@@ -35,6 +35,7 @@ from torch import Tensor
 
 from circuits.heads.scores import head_name
 from interp import HookedModel
+from interp.checks import check_count
 
 AblationMode = Literal["zero", "mean", "resample", "masking"]
 """How a head is removed: ``zero``, ``mean`` or ``resample``d output, or ``masking`` (uniform attention)."""
@@ -171,21 +172,37 @@ class AblationResult:
     random_values: dict[str, list[float]]
 
     def plot(self):
-        """Bars: baseline, ablated, and the random control with its standard deviation."""
+        """Bars with their values: baseline, ablated, and the random control, whose error bar spans
+        the random draws from lowest to highest (so it stays within the metric's range)."""
         import plotly.graph_objects as go
 
         fig = go.Figure()
         labels = self.df["heads"].tolist()
-        fig.add_bar(name="baseline", x=labels, y=self.df["baseline"])
-        fig.add_bar(name="ablated", x=labels, y=self.df["ablated"])
-        fig.add_bar(
-            name="random heads (mean ± sd)",
-            x=labels,
-            y=self.df["random_mean"],
-            error_y={"type": "data", "array": self.df["random_std"].tolist()},
-        )
+        label_style = {"texttemplate": "%{y:.2f}", "textposition": "outside", "cliponaxis": False}
+        fig.add_bar(name="baseline", x=labels, y=self.df["baseline"], **label_style)
+        fig.add_bar(name="ablated", x=labels, y=self.df["ablated"], **label_style)
+        values = [self.random_values.get(label, []) for label in labels]
+        if any(values):
+            means = self.df["random_mean"].tolist()
+            fig.add_bar(
+                name="random heads (mean; bar: lowest to highest draw)",
+                x=labels,
+                y=means,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [max(v) - m if v else 0 for v, m in zip(values, means, strict=True)],
+                    "arrayminus": [m - min(v) if v else 0 for v, m in zip(values, means, strict=True)],
+                },
+                **label_style,
+            )
+        metric = str(self.df["metric"].iloc[0]) if "metric" in self.df.columns else "metric"
+        shown = [*self.df["baseline"], *self.df["ablated"], *(x for v in values for x in v)]
+        layout = {"yaxis_title": metric.replace("_", " ")}
+        if shown and 0 <= min(shown) and max(shown) <= 1:  # a share or accuracy: the axis stops at 1
+            layout["yaxis_range"] = [0, 1.12]
         fig.update_layout(
-            barmode="group", title=f"Head ablation ({self.df['mode'].iloc[0]})", yaxis_title="metric"
+            barmode="group", title=f"Head ablation ({self.df['mode'].iloc[0]}), {metric}", **layout
         )
         return fig
 
@@ -220,6 +237,9 @@ def ablation_study(
     heads = check_heads(model, heads)
     if not heads:
         raise ValueError("no heads to ablate; expected at least one (layer, head)")
+    if mode not in get_args(AblationMode):
+        raise ValueError(f"unknown ablation mode {mode!r}; expected one of {list(get_args(AblationMode))}")
+    n_random = check_count("n_random", n_random, minimum=0)
     tokens = model.check_tokens(tokens)
     baseline = evaluate(model, tokens, metric).mean().item()
 
@@ -235,6 +255,7 @@ def ablation_study(
         "heads": label,
         "n_heads": len(heads),
         "mode": mode,
+        "metric": getattr(metric, "__name__", type(metric).__name__),
         "baseline": baseline,
         "ablated": ablated,
         "random_mean": random_tensor.mean().item(),

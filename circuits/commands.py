@@ -19,6 +19,7 @@ from circuits.heads import KINDS, HeadScores, find_heads, head_name
 from circuits.report import Report, attention_figure, provenance
 from circuits.tasks import Task
 from circuits.tasks.registry import TASK_NAMES, task_for
+from interp.files import commit_files
 
 GENERIC_TASKS = TASK_NAMES
 """Task names every command's ``--task`` accepts."""
@@ -55,11 +56,29 @@ def task_metric(task: Task):
     return logit_diff(task.answer_tokens, task.wrong_tokens, task.positions[:, None])
 
 
-def write_table(out: Path, name: str, df: pd.DataFrame, payload: str | None = None) -> None:
-    """``out/name.csv`` and ``out/name.json``."""
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / f"{name}.csv", index=False)
-    (out / f"{name}.json").write_text(payload if payload is not None else df.to_json(orient="records"))
+class Outputs:
+    """A command's output files, held until the run is done and then written together.
+
+    Each file is written whole (a temporary name, then a rename) and Ctrl-C is held back until
+    the last one is in place, so an interrupted run leaves no new output or all of it.
+    """
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.files: dict[Path, str] = {}
+
+    def table(self, name: str, df: pd.DataFrame, payload: str | None = None) -> None:
+        """``out/name.csv`` and ``out/name.json``."""
+        self.files[self.out / f"{name}.csv"] = df.to_csv(index=False)
+        self.files[self.out / f"{name}.json"] = (
+            payload if payload is not None else df.to_json(orient="records")
+        )
+
+    def report(self, path: str | Path, report: Report) -> None:
+        self.files[Path(path)] = report.render()
+
+    def commit(self) -> None:
+        commit_files(self.files)
 
 
 def say(text: str) -> None:
@@ -195,16 +214,36 @@ def heads_report(
     return report
 
 
+def heads_table(scores: HeadScores, top: int) -> str:
+    """The ``top`` highest-scoring heads of each kind, one block per kind, with why a head is not one."""
+    blocks = []
+    table = scores.df.assign(head_name=[head_name(int(r.layer), int(r.head)) for r in scores.df.itertuples()])
+    table["why_not"] = scores.why_not()
+    for kind in scores.kinds:
+        rows = table[table["kind"] == kind].sort_values("score", ascending=False, kind="stable").head(top)
+        threshold = float(rows["threshold"].iloc[0])
+        shown = rows[["head_name", "score", "is_head", "why_not"]].rename(columns={"head_name": "head"})
+        if not shown["why_not"].astype(bool).any():
+            shown = shown.drop(columns="why_not")
+        body = shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        blocks.append(
+            f"{kind} (head when score > {threshold:g}):\n"
+            + "\n".join(f"  {line}" for line in body.splitlines())
+        )
+    return "\n\n".join(blocks)
+
+
 def cmd_heads(args: Any, model: Any) -> int:
     start = time.perf_counter()
     explicit = args.kinds is not None
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if explicit else list(KINDS)
+    kinds = list(args.kinds) if explicit else list(KINDS)
+    outputs = Outputs(args.out)
     scores = find_heads(model, kinds, seed=args.seed, skip_unsupported=not explicit)
     for kind, reason in scores.skipped.items():
         say(f"skipped {kind}: {reason.splitlines()[0][:300]}")
-    out = Path(args.out)
-    write_table(out, "heads", scores.df, scores.to_json())
-    say(scores.top(args.top)[["kind", "layer", "head", "score", "is_head"]].to_string(index=False))
+    outputs.table("heads", scores.df, scores.to_json())
+    sys.stderr.flush()
+    say(heads_table(scores, args.top))
     say("\nheads found:")
     for kind in scores.kinds:
         say(f"  {kind:>15}: {', '.join(head_name(*h) for h in scores.heads(kind)) or 'none'}")
@@ -224,7 +263,7 @@ def cmd_heads(args: Any, model: Any) -> int:
                 f"  {row['kind']:>15}: {row['baseline']:.2f} -> {row['ablated']:.2f} with its heads ablated, "
                 + control
             )
-            write_table(out, f"ablation_{row['kind']}", result.df, result.to_json())
+            outputs.table(f"ablation_{row['kind']}", result.df, result.to_json())
         circuits = patching_circuits(model, scores, seed=args.seed)
         if circuits:
             say("\nactivation patching circuits (heads restoring >= 20% of the largest effect):")
@@ -238,12 +277,20 @@ def cmd_heads(args: Any, model: Any) -> int:
             runtime_s=time.perf_counter() - start,
             circuits=circuits,
         )
-        report.write(args.report)
+        outputs.report(args.report, report)
+    return finish(outputs, args)
+
+
+def finish(outputs: Outputs, args: Any) -> int:
+    """Write every output of the run at once and say where they went."""
+    outputs.commit()
+    if getattr(args, "report", None):
         say(f"report: {args.report}")
     return 0
 
 
 def cmd_patch(args: Any, model: Any) -> int:
+    outputs = Outputs(args.out)
     from circuits.activation_patching import activation_patching
 
     start = time.perf_counter()
@@ -258,7 +305,7 @@ def cmd_patch(args: Any, model: Any) -> int:
         per_position=per_position,
         direction=args.direction,
     )
-    write_table(Path(args.out), f"patch_{args.sweep}", result.df, result.to_json())
+    outputs.table(f"patch_{args.sweep}", result.df, result.to_json())
     say(result.top(args.top).to_string(index=False))
     if args.report:
         report = Report(f"Activation patching of {model.spec} on {args.task}")
@@ -269,9 +316,8 @@ def cmd_patch(args: Any, model: Any) -> int:
             f"Patching: {args.sweep}", result.plot(), caption=f"{args.direction}, logit difference"
         )
         report.add_table("Top cells", result.top(args.top))
-        report.write(args.report)
-        say(f"report: {args.report}")
-    return 0
+        outputs.report(args.report, report)
+    return finish(outputs, args)
 
 
 DISCOVERY_METHODS = {"patching": "activation_patching", "eap": "eap", "eap-ig": "eap_ig", "sae": "sae"}
@@ -291,12 +337,13 @@ def discover_scores(model: Any, task: Task, method: str) -> torch.Tensor:
 
 
 def cmd_discover(args: Any, model: Any) -> int:
+    outputs = Outputs(args.out)
     start = time.perf_counter()
     task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
     scores = discover_scores(model, task, args.method)
     threshold = float(scores.max()) * args.keep
     circuit = HeadScores.from_grid(f"circuit_{args.task}", scores, threshold)
-    write_table(Path(args.out), f"discover_{args.method}_{args.task}", circuit.df, circuit.to_json())
+    outputs.table(f"discover_{args.method}_{args.task}", circuit.df, circuit.to_json())
     heads = circuit.heads()
     names = ", ".join(head_name(layer, head) for layer, head in heads) or "(none)"
     say(f"{args.method} circuit for {args.task}: {names}")
@@ -309,12 +356,12 @@ def cmd_discover(args: Any, model: Any) -> int:
             "Head importance", circuit.heatmap(), caption=f"{args.method}; kept: >= {args.keep:.0%} of max"
         )
         report.add_table("Discovered circuit", circuit.top(len(heads) or 5))
-        report.write(args.report)
-        say(f"report: {args.report}")
-    return 0
+        outputs.report(args.report, report)
+    return finish(outputs, args)
 
 
 def cmd_ablate(args: Any, model: Any, heads: list[tuple[int, int]]) -> int:
+    outputs = Outputs(args.out)
     from circuits.ablation import ablation_study
 
     task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
@@ -327,19 +374,19 @@ def cmd_ablate(args: Any, model: Any, heads: list[tuple[int, int]]) -> int:
         n_random=args.n_random,
         seed=args.seed,
     )
-    write_table(Path(args.out), "ablation", result.df, result.to_json())
+    outputs.table("ablation", result.df, result.to_json())
     say(result.df.to_string(index=False))
     if args.report:
         report = Report(f"Ablation of {result.df['heads'].iloc[0]} in {model.spec}")
         report.add_table("Model and provenance", provenance(model, seed=args.seed))
         report.add_figure("Ablation with random-head controls", result.plot())
         report.add_table("Numbers", result.df)
-        report.write(args.report)
-        say(f"report: {args.report}")
-    return 0
+        outputs.report(args.report, report)
+    return finish(outputs, args)
 
 
 def cmd_dla(args: Any, model: Any) -> int:
+    outputs = Outputs(args.out)
     from circuits.logit_attribution import direct_logit_attribution
 
     task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
@@ -351,31 +398,30 @@ def cmd_dla(args: Any, model: Any) -> int:
         position=task.positions,
         granularity=args.granularity,
     )
-    write_table(Path(args.out), f"dla_{args.task}", result.df, result.to_json())
+    outputs.table(f"dla_{args.task}", result.df, result.to_json())
     say(result.top(args.top).to_string(index=False))
     if args.report:
         report = Report(f"Direct logit attribution of {model.spec} on {args.task}")
         report.add_table("Model and provenance", provenance(model, seed=args.seed))
         report.add_figure("Direct logit attribution", result.plot())
-        report.write(args.report)
-        say(f"report: {args.report}")
-    return 0
+        outputs.report(args.report, report)
+    return finish(outputs, args)
 
 
 def cmd_compose(args: Any, model: Any) -> int:
+    outputs = Outputs(args.out)
     from circuits.composition_scores import composition_scores
 
     modes = tuple(m.strip().upper() for m in args.modes.split(",") if m.strip())
     result = composition_scores(model, modes, fold_norm=args.fold_norm)
-    write_table(Path(args.out), "composition", result.df, result.to_json())
+    outputs.table("composition", result.df, result.to_json())
     say(result.top(args.top).to_string(index=False))
     if args.report:
         report = Report(f"Composition scores of {model.spec}")
         for mode in modes:
             report.add_figure(f"{mode}-composition", result.plot(mode))
-        report.write(args.report)
-        say(f"report: {args.report}")
-    return 0
+        outputs.report(args.report, report)
+    return finish(outputs, args)
 
 
 def cmd_zoo(args: Any) -> int:

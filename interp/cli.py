@@ -15,13 +15,20 @@ Subcommands:
 Every command that computes something writes CSV and JSON into ``--out``
 (default ``out/<command>``), and with ``--report PATH`` a self-contained HTML
 report. ``--config FILE`` reads the same options from a TOML file (command
-line flags win). Exit codes: 0 on success, 1 when the command fails on its
-input (an unknown model, a bad file), 2 on a usage error (a malformed option,
-an unknown config key). Errors are one line on stderr.
+line flags win). Output paths are checked before any work, and every output
+file is written whole (a temporary name, then a rename) once the run is done.
+
+Exit codes (:data:`EXIT_CODES`): 0 on success; 2 on bad input (a model spec
+that cannot be loaded, an unknown task or head kind, a head the model lacks,
+an option value out of range, a bad config file or output path); 1 when a
+method fails on the model (a task its tokenizer cannot express, a task it
+cannot solve); 130 on Ctrl-C. Every error is one line on stderr.
 """
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -34,17 +41,30 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+from interp.checks import DTYPE_NAMES, resolve_device
+
+EXIT_CODES = {"ok": 0, "method failed": 1, "bad input": 2, "interrupted": 130}
+"""What each exit code of ``interp`` means."""
+
+EPILOG = (
+    "exit codes: 0 success; 1 a method failed on the model; 2 bad input (model spec, task, kind, "
+    "head, option value, config file, output path); 130 interrupted (Ctrl-C)"
+)
 
 
 class UsageError(ValueError):
-    """A bad option or config key: exit code 2."""
+    """Bad input: an option value, config key, model spec, task, kind or head. Exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit 2, as every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def parse_heads(text: str) -> list[tuple[int, int]]:
     """``"L5H1,L6H9" -> [(5, 1), (6, 9)]``; anything else is a usage error naming the bad item."""
-    import re
-
     heads = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         match = re.fullmatch(r"[Ll](\d+)[Hh](\d+)", item)
@@ -58,8 +78,10 @@ def parse_heads(text: str) -> list[tuple[int, int]]:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="hub id, local directory, llama2c:PATH or zoo:NAME")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="weights dtype")
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available, else cpu)"
+    )
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPE_NAMES), help="weights dtype")
     parser.add_argument("--config", default=None, help="TOML file with the same options (flags win)")
 
 
@@ -70,10 +92,14 @@ def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def _load(args: argparse.Namespace):
+    """The model ``args.model`` names; any failure to load it is bad input (exit 2)."""
     from interp import load_model
 
     torch.manual_seed(args.seed if hasattr(args, "seed") else 0)
-    return load_model(args.model, device=args.device, dtype=DTYPES[args.dtype])
+    try:
+        return load_model(args.model, device=args.device, dtype=args.dtype)
+    except Exception as err:  # noqa: BLE001 - every way a spec fails to load is the user's to fix
+        raise UsageError(f"cannot load model {args.model!r}: {_first_line(err)}") from err
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -87,30 +113,75 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_kinds(text: str | None) -> list[str] | None:
+    """``"induction,successor" -> ["induction", "successor"]``; an unknown kind is a usage error."""
+    from circuits.heads import KINDS
+
+    if text is None:
+        return None
+    kinds = [k.strip() for k in str(text).split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise UsageError(f"unknown head kind(s) {unknown or [text]}; expected some of {', '.join(KINDS)}")
+    return kinds
+
+
 def _run(command: str):
-    """A parser default that loads the model and calls ``circuits.commands.cmd_<command>``."""
+    """A parser default that checks the inputs, loads the model and calls ``circuits.commands.cmd_<command>``.
+
+    Everything a user typed is checked before the model loads or any sweep starts (exit 2 when
+    bad); only what the method itself raises afterwards exits 1.
+    """
 
     def run(args: argparse.Namespace) -> int:
         from circuits import commands
 
         heads = parse_heads(args.heads) if command == "ablate" else None
+        if command == "heads":
+            args.kinds = parse_kinds(args.kinds)
+        _check_output_paths(args)
         model = _load(args)
+        for layer, head in heads or []:
+            try:
+                model.check_head(layer, head)
+            except ValueError as err:
+                raise UsageError(f"the model has no head L{layer}H{head}: {err}") from err
         handler = getattr(commands, f"cmd_{command}")
         return handler(args, model, heads) if heads is not None else handler(args, model)
 
     return run
 
 
+def _check_output_paths(args: argparse.Namespace) -> None:
+    from interp.files import check_writable
+
+    try:
+        if getattr(args, "out", None) is not None:
+            check_writable(args.out, folder=True)
+        if getattr(args, "report", None) is not None:
+            check_writable(args.report, folder=False)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
 def _zoo(args: argparse.Namespace) -> int:
     from circuits.commands import cmd_zoo
+    from interp.zoo import zoo_names
 
+    if args.action == "train":
+        if not args.name:
+            raise UsageError("interp zoo train needs a model name, e.g. interp zoo train induction-2l")
+        if args.name not in zoo_names():
+            raise UsageError(f"unknown zoo model {args.name!r}; expected one of {', '.join(zoo_names())}")
+        if args.out_dir is not None:
+            _check_output_paths(argparse.Namespace(out=args.out_dir))
     return cmd_zoo(args)
 
 
 def _add_task_options(parser: argparse.ArgumentParser) -> None:
     from circuits.commands import GENERIC_TASKS
 
-    parser.add_argument("--task", required=True, help=f"one of {', '.join(GENERIC_TASKS)}")
+    parser.add_argument("--task", required=True, choices=list(GENERIC_TASKS), help="the task to run on")
     parser.add_argument("--n-prompts", type=int, default=32, help="prompts sampled for the task")
 
 
@@ -118,17 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     from circuits.commands import DISCOVERY_METHODS, SWEEPS
     from circuits.heads import KINDS
 
-    parser = argparse.ArgumentParser(
-        prog="interp", description="Find and test the attention heads of transformer language models."
+    parser = _Parser(
+        prog="interp",
+        description="Find and test the attention heads of transformer language models.",
+        epilog=EPILOG,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    info = sub.add_parser("info", help="print a model's shape and head count")
+    info = sub.add_parser("info", help="print a model's shape and head count", epilog=EPILOG)
     _add_model_options(info)
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=cmd_info)
 
-    heads = sub.add_parser("heads", help="score every head of each kind")
+    heads = sub.add_parser("heads", help="score every head of each kind", epilog=EPILOG)
     _add_model_options(heads)
     _add_output_options(heads, "heads")
     heads.add_argument(
@@ -139,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     heads.add_argument("--top", type=int, default=5, help="heads per kind to print")
     heads.set_defaults(func=_run("heads"))
 
-    patch = sub.add_parser("patch", help="activation patching sweep on a task")
+    patch = sub.add_parser("patch", help="activation patching sweep on a task", epilog=EPILOG)
     _add_model_options(patch)
     _add_output_options(patch, "patch")
     _add_task_options(patch)
@@ -148,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     patch.add_argument("--top", type=int, default=10, help="cells to print")
     patch.set_defaults(func=_run("patch"))
 
-    discover = sub.add_parser("discover", help="find the heads a task's circuit uses")
+    discover = sub.add_parser("discover", help="find the heads a task's circuit uses", epilog=EPILOG)
     _add_model_options(discover)
     _add_output_options(discover, "discover")
     _add_task_options(discover)
@@ -158,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     discover.set_defaults(func=_run("discover"))
 
-    ablate = sub.add_parser("ablate", help="ablate heads on a task, against random heads")
+    ablate = sub.add_parser("ablate", help="ablate heads on a task, against random heads", epilog=EPILOG)
     _add_model_options(ablate)
     _add_output_options(ablate, "ablate")
     _add_task_options(ablate)
@@ -168,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--n-random", type=int, default=5, help="random head sets for the control")
     ablate.set_defaults(func=_run("ablate"))
 
-    dla = sub.add_parser("dla", help="direct logit attribution on a task")
+    dla = sub.add_parser("dla", help="direct logit attribution on a task", epilog=EPILOG)
     _add_model_options(dla)
     _add_output_options(dla, "dla")
     _add_task_options(dla)
@@ -176,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     dla.add_argument("--top", type=int, default=15, help="components to print")
     dla.set_defaults(func=_run("dla"))
 
-    compose = sub.add_parser("compose", help="Q/K/V composition scores between heads")
+    compose = sub.add_parser("compose", help="Q/K/V composition scores between heads", epilog=EPILOG)
     _add_model_options(compose)
     _add_output_options(compose, "compose")
     compose.add_argument("--modes", default="Q,K,V", help="comma-separated, from Q,K,V")
@@ -186,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("--top", type=int, default=10, help="pairs to print")
     compose.set_defaults(func=_run("compose"))
 
-    zoo = sub.add_parser("zoo", help="list the zoo or retrain one of its models")
+    zoo = sub.add_parser("zoo", help="list the zoo or retrain one of its models", epilog=EPILOG)
     zoo.add_argument("action", choices=["list", "train"])
     zoo.add_argument("name", nargs="?", default=None, help="the zoo model to train")
     zoo.add_argument("--steps", type=int, default=None, help="override the recipe's training steps")
@@ -207,18 +280,64 @@ def _apply_config(
         raise UsageError(f"config file {str(path)!r} does not exist")
     try:
         config = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"config file {str(path)!r} is not valid TOML: {err}") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {_first_line(err)}") from err
     subparser = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001
-    known = {a.dest for a in subparser._actions if a.dest not in ("help", "config", "model")}  # noqa: SLF001
+    actions = {a.dest: a for a in subparser._actions if a.dest not in ("help", "config", "model")}  # noqa: SLF001
     config = {k.replace("-", "_"): v for k, v in config.items()}
-    unknown = sorted(set(config) - known)
+    unknown = sorted(set(config) - set(actions))
     if unknown:
         raise UsageError(
-            f"unknown config key(s) {unknown} for 'interp {args.command}'; expected some of {sorted(known)}"
+            f"unknown config key(s) {unknown} for 'interp {args.command}'; expected some of {sorted(actions)}"
         )
+    for key, value in config.items():
+        choices = actions[key].choices
+        if choices is not None and value not in choices:
+            raise UsageError(
+                f"config key {key!r} is {value!r} in {str(path)!r}; "
+                f"expected one of {', '.join(map(str, choices))}"
+            )
     subparser.set_defaults(**config)
     return parser.parse_args(argv)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+OPTION_RULES = {
+    "n_prompts": (_positive_int, "a positive integer"),
+    "top": (_positive_int, "a positive integer"),
+    "n_random": (_positive_int, "a positive integer (random head sets for the control)"),
+    "steps": (_positive_int, "a positive integer"),
+    "seed": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32,
+        "an integer in [0, 2**32)",
+    ),
+    "keep": (
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1,
+        "a share in (0, 1]",
+    ),
+}
+"""Options whose value has a range, what each must be; checked after flags and config are merged."""
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Every option value in range (config values skip argparse's conversions, so check them here)."""
+    for name, (ok, expected) in OPTION_RULES.items():
+        value = getattr(args, name, None)
+        if value is not None and not ok(value):
+            raise UsageError(f"--{name.replace('_', '-')} must be {expected}; got {value!r}")
+    if getattr(args, "device", None) is not None:
+        try:
+            args.device = resolve_device(args.device)
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"--device: {err}") from err
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().strip("'\"")
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _quiet_libraries() -> None:
@@ -234,21 +353,42 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code."""
+    """Run the CLI; returns the exit code (see :data:`EXIT_CODES`).
+
+    Set ``INTERP_TRACEBACK=1`` to see the full traceback of a failing method instead of one line.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _quiet_libraries()
+    command = "interp"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = f"interp {args.command}"
+        _quiet_libraries()
         args = _apply_config(parser, args, argv)
+        _check_options(args)
         return args.func(args)
+    except SystemExit as done:  # argparse: --help (0) or a malformed command line (2, one line)
+        return done.code if isinstance(done.code, int) else EXIT_CODES["bad input"]
+    except KeyboardInterrupt:
+        fresh_line = "\n" if sys.stderr.isatty() else ""  # after the terminal's ^C
+        sys.stderr.write(f"{fresh_line}{command}: interrupted; no partial output was written\n")
+        return EXIT_CODES["interrupted"]
     except UsageError as err:
-        sys.stderr.write(f"interp {args.command}: error: {err}\n")
-        return 2
-    except (ValueError, FileNotFoundError, OSError, KeyError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        sys.stderr.write(f"interp {args.command}: error: {message}\n")
-        return 1
+        sys.stderr.write(f"{command}: error: {err}\n")
+        return EXIT_CODES["bad input"]
+    except Exception as err:  # noqa: BLE001 - a method failing on the model: one line, exit 1
+        if os.environ.get("INTERP_TRACEBACK"):
+            raise
+        sys.stderr.write(f"{command}: error: {_describe(err)}\n")
+        return EXIT_CODES["method failed"]
+
+
+def _describe(err: BaseException) -> str:
+    """One line for a failure: the message, prefixed by the type when it is not a plain ValueError."""
+    message = _first_line(err)
+    if isinstance(err, ValueError | FileNotFoundError) or type(err).__name__ in message:
+        return message
+    return f"{type(err).__name__}: {message}"
 
 
 if __name__ == "__main__":

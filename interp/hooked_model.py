@@ -24,6 +24,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.checks import check_token_ids
 from interp.weights import ModelWeights
 
 TokensLike = str | Sequence[str] | Tensor
@@ -244,16 +245,10 @@ class HookedModel:
         return self.bridge.to_string(tokens)
 
     def check_tokens(self, tokens: Tensor) -> Int[Tensor, "batch pos"]:
-        """Validate token ids: integers, ``[batch, pos]`` or ``[pos]``, in vocabulary and context."""
-        if not isinstance(tokens, Tensor):
-            raise TypeError(f"expected token ids as a tensor, got {type(tokens).__name__}")
-        if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
-            raise ValueError(f"token ids must be integers, got dtype {tokens.dtype}")
-        if tokens.ndim == 1:
-            tokens = tokens[None]
-        if tokens.ndim != 2:
-            raise ValueError(f"token ids must be [batch, pos] or [pos], got shape {tuple(tokens.shape)}")
-        if tokens.numel() and (int(tokens.max()) >= self.d_vocab or int(tokens.min()) < 0):
+        """Validate token ids: integers, ``[batch, pos]`` or ``[pos]``, non-empty, in vocabulary and
+        context."""
+        tokens = check_token_ids(tokens)
+        if int(tokens.max()) >= self.d_vocab or int(tokens.min()) < 0:
             bad = int(tokens.max()) if int(tokens.max()) >= self.d_vocab else int(tokens.min())
             raise ValueError(f"token id {bad} is out of the vocabulary; expected 0 <= id < {self.d_vocab}")
         if tokens.shape[1] > self.n_ctx:

@@ -9,13 +9,16 @@ Accepted specs:
 - ``"zoo:NAME"``, one of the toolkit's own trained model organisms.
 """
 
+import json
 import re
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from interp.checks import resolve_device, resolve_dtype
 from interp.hooked_model import HookedModel
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -25,7 +28,7 @@ SPEC_FORMS = "a hub id, a local directory, 'llama2c:PATH', 'zoo:NAME', or a Hugg
 def load_model(
     spec: str | Path | torch.nn.Module,
     device: str | torch.device | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     *,
     tokenizer: Any = None,
 ) -> HookedModel:
@@ -33,15 +36,18 @@ def load_model(
 
     Args:
         spec: What to load; see the module docstring.
-        device: Where to put it; defaults to CUDA when available, else CPU.
-        dtype: The weights' dtype.
+        device: Where to put it (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); defaults to CUDA when
+            available, else CPU.
+        dtype: The weights' dtype, or its name as torch spells it (``"float32"``, ``"bfloat16"``).
         tokenizer: The tokenizer, required when ``spec`` is a model object.
 
     Returns:
         The wrapped model, in eval mode.
 
     Raises:
-        ValueError: An unknown spec form or zoo name, or a model object without a tokenizer.
+        ValueError: An unknown spec form or zoo name, a model object without a tokenizer, a device that
+            does not exist here, an unknown dtype, a directory that holds no model, or a checkpoint
+            that is corrupt or truncated.
         FileNotFoundError: A local path that does not exist.
 
     Example:
@@ -51,7 +57,8 @@ def load_model(
         >>> model.n_heads, model.n_kv_heads
         (4, 2)
     """
-    device = str(device) if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype)
     if isinstance(spec, torch.nn.Module):
         if tokenizer is None:
             raise ValueError(
@@ -62,6 +69,8 @@ def load_model(
     if not isinstance(spec, str | Path):
         raise ValueError(f"unknown model spec {spec!r} of type {type(spec).__name__}; expected {SPEC_FORMS}")
     text = str(spec)
+    if not text.strip():
+        raise ValueError(f"empty model spec {text!r}; expected {SPEC_FORMS}")
     if text.startswith("llama2c:"):
         from interp.llama2c import convert_llama2c
 
@@ -90,15 +99,92 @@ def _from_pretrained(name_or_dir: str) -> tuple[torch.nn.Module, Any]:
     """Load a causal LM and its tokenizer from the hub or a local directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    local = Path(name_or_dir).is_dir()
+    if local:
+        _check_checkpoint_dir(Path(name_or_dir))
     try:
         tok = AutoTokenizer.from_pretrained(name_or_dir)
+    except Exception as err:
+        if not local:
+            raise OSError(
+                f"could not load {name_or_dir!r} as a Hugging Face checkpoint (a hub id needs the "
+                f"network or a local cache): {_first_line(err)}"
+            ) from err
+        raise ValueError(
+            f"could not load the tokenizer in {name_or_dir!r} ({_first_line(err)}); expected the "
+            "tokenizer files save_pretrained writes (tokenizer.json or a vocabulary file)"
+        ) from err
+    try:
         hf_model = AutoModelForCausalLM.from_pretrained(name_or_dir, attn_implementation="eager")
-    except OSError as err:
-        raise OSError(
-            f"could not load {name_or_dir!r} as a Hugging Face checkpoint (a hub id needs the "
-            f"network or a local cache): {err}"
+    except Exception as err:
+        if not local:
+            raise OSError(
+                f"could not load {name_or_dir!r} as a Hugging Face checkpoint (a hub id needs the "
+                f"network or a local cache): {_first_line(err)}"
+            ) from err
+        raise ValueError(
+            f"could not load the weights in {name_or_dir!r}: {_first_line(err)}; the checkpoint may be "
+            "truncated or corrupt: save it again with save_pretrained"
         ) from err
     return hf_model, tok
+
+
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+"""The weight files ``save_pretrained`` writes (one of them)."""
+
+
+def _check_checkpoint_dir(path: Path) -> None:
+    """A directory ``save_pretrained`` wrote: a config, weights, and complete safetensors files."""
+    if not (path / "config.json").is_file():
+        raise ValueError(
+            f"directory {str(path)!r} holds no config.json, so it is not a model checkpoint; expected a "
+            "directory written by save_pretrained"
+        )
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ValueError(
+            f"directory {str(path)!r} holds no weights; expected one of {', '.join(WEIGHT_FILES)}"
+        )
+    for file in sorted(path.glob("*.safetensors")):
+        _check_safetensors(file)
+
+
+def _check_safetensors(file: Path) -> None:
+    """Raise naming ``file`` when its header or its size says it is cut short or not safetensors."""
+    problem = _safetensors_problem(file)
+    if problem:
+        raise ValueError(
+            f"checkpoint file {str(file)!r} is truncated or corrupt ({problem}); save it again with "
+            "save_pretrained"
+        )
+
+
+def _safetensors_problem(file: Path) -> str | None:
+    """What is wrong with a safetensors file's layout (an 8-byte header size, JSON, then data), or None."""
+    size = file.stat().st_size
+    with file.open("rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, too short for a safetensors header"
+        (n_header,) = struct.unpack("<Q", head)
+        if n_header > size - 8:
+            return f"its header claims {n_header} bytes but the file has {size}"
+        try:
+            header = json.loads(handle.read(n_header))
+            ends = [t["data_offsets"][1] for name, t in header.items() if name != "__metadata__"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return "its header is not valid safetensors JSON"
+    needed = 8 + n_header + max(ends, default=0)
+    return f"its tensors need {needed} bytes but the file has {size}" if needed > size else None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _wrap(hf_model: torch.nn.Module, tok: Any, spec: str, device: str, dtype: torch.dtype) -> HookedModel:

@@ -55,12 +55,16 @@ KINDS = (*INDUCTION_FAMILY, "successor", "retrieval", "arithmetic")
 
 
 def find_heads(
-    model: HookedModel, kinds: Sequence[str] = KINDS, *, seed: int = 0, skip_unsupported: bool = False
+    model: HookedModel,
+    kinds: str | Sequence[str] = KINDS,
+    *,
+    seed: int = 0,
+    skip_unsupported: bool = False,
 ) -> HeadScores:
     """Score every head of ``model`` for each kind in ``kinds``.
 
     Args:
-        kinds: Head kinds (see :data:`KINDS`).
+        kinds: Head kinds (see :data:`KINDS`), or one kind's name.
         seed: Seeds the prompts each finder samples.
         skip_unsupported: Leave out a kind whose finder refuses the model (its tokenizer cannot
             express the kind's task, or the model fails the task) and record why in
@@ -70,6 +74,11 @@ def find_heads(
         ValueError: An unknown kind, naming the known ones; a kind the model cannot be scored for
             (unless ``skip_unsupported``); or every kind skipped.
     """
+    if not isinstance(model, HookedModel):
+        raise TypeError(f"find_heads needs a HookedModel (interp.load_model), got {type(model).__name__}")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise ValueError(f"unknown head kind(s) {unknown or list(kinds)}; expected some of {list(KINDS)}")

@@ -253,7 +253,10 @@ def find_arithmetic_heads(
     scores = HeadScores.from_grid("arithmetic", score, threshold, evidence)
     if where is not None:
         scores.df.insert(scores.df.columns.get_loc("patching"), "group", where)
-    scores.df["is_head"] &= scores.df["attention"] >= attention_min
+    attention = scores.df["attention"]
+    scores.reject(
+        attention < attention_min, [f"attention to operands {a:.2f} < {attention_min:g}" for a in attention]
+    )
     return scores
 
 

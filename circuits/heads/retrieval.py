@@ -196,7 +196,7 @@ def retrieval_scores(
     }
     scores = HeadScores.from_grid("retrieval", grid, threshold, evidence)
     if float(recalls.mean()) < min_task_recall:
-        scores.df["is_head"] = False
+        scores.reject(True, f"model recalls {float(recalls.mean()):.2f} of needles < {min_task_recall:g}")
     return scores
 
 

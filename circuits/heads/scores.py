@@ -22,6 +22,9 @@ import torch
 
 COLUMNS = ["layer", "head", "kind", "score", "threshold", "is_head"]
 
+REJECTED = "rejected_because"
+"""Column a finder fills when a head passes its score threshold but fails another rule of its kind."""
+
 
 def head_name(layer: int, head: int) -> str:
     """``(5, 1) -> "L5H1"``."""
@@ -112,6 +115,30 @@ class HeadScores:
         df = self.df if kind is None else self.of(kind).df
         ranked = df.sort_values("score", ascending=False, kind="stable")
         return ranked.groupby("kind", sort=False).head(k).reset_index(drop=True)
+
+    def reject(self, mask: Any, reasons: "str | Sequence[str] | pd.Series") -> None:
+        """Mark the rows in ``mask`` as not heads of their kind, recording why in :data:`REJECTED`.
+
+        For a rule besides the score threshold (attention to operands, the model's recall); rows
+        already below their threshold keep that as their reason.
+        """
+        mask = pd.Series(mask, index=self.df.index).astype(bool) & self.df["is_head"]
+        reasons = pd.Series(reasons, index=self.df.index) if not isinstance(reasons, str) else reasons
+        if REJECTED not in self.df.columns:
+            self.df[REJECTED] = ""
+        self.df.loc[mask, REJECTED] = reasons[mask] if not isinstance(reasons, str) else reasons
+        self.df.loc[mask, "is_head"] = False
+
+    def why_not(self) -> pd.Series:
+        """Per row, why it is not a head of its kind ("" when it is): its score is at or below the
+        threshold, or the rule it failed."""
+        below = self.df["score"] <= self.df["threshold"]
+        reason = pd.Series("", index=self.df.index, dtype=object)
+        reason[below] = [f"score <= {t:g}" for t in self.df.loc[below, "threshold"]]
+        if REJECTED in self.df.columns:
+            rejected = ~self.df["is_head"] & ~below
+            reason[rejected] = self.df.loc[rejected, REJECTED].fillna("").astype(str)
+        return reason
 
     def heatmap(self, kinds: Sequence[str] | None = None):
         """A plotly figure: one layer x head heatmap per kind."""

@@ -25,6 +25,8 @@ import pandas as pd
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.files import atomic_write
+
 PACKAGES = ("interp-toolkit", "torch", "transformer_lens", "transformers", "nnsight", "plotly", "pandas")
 
 STYLE = """
@@ -34,6 +36,7 @@ h1 { font-size: 1.7rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bo
 table { border-collapse: collapse; font-size: 0.9rem; margin: 0.6rem 0; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f4f6f8; } td:first-child, th:first-child { text-align: left; }
+.table-scroll { max-width: 100%; overflow-x: auto; }
 .caption { color: #57606a; font-size: 0.92rem; } .figure { margin: 0.8rem 0; }
 """
 
@@ -149,7 +152,8 @@ class Report:
                 parts.append(f'<p class="caption">{html.escape(section.caption)}</p>')
             for kind, item in section.items:
                 if kind == "table":
-                    parts.append(item.to_html(index=False, border=0, escape=True))
+                    table = item.to_html(index=False, border=0, escape=True)
+                    parts.append(f'<div class="table-scroll">{table}</div>')
                 else:
                     n_figures += 1
                     div = item.to_html(full_html=False, include_plotlyjs=False, div_id=f"figure-{n_figures}")
@@ -162,8 +166,5 @@ class Report:
         )
 
     def write(self, path: str | Path) -> Path:
-        """Write the page to ``path`` (folders created); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.render(), encoding="utf-8")
-        return path
+        """Write the page to ``path`` atomically (folders created); returns the path."""
+        return atomic_write(path, self.render())

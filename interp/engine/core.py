@@ -42,6 +42,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.checks import check_token_ids
 from interp.engine.metrics import Metric
 from interp.engine.patches import HEAD_SITES, Patch
 from interp.engine.trace import Trace, gather_metric_logits, metric_rows
@@ -312,7 +313,7 @@ class Engine:
     @torch.no_grad()
     def trace(self, tokens: Int[Tensor, "batch pos"]) -> Trace:
         """Run ``tokens`` once and cache every site of every block."""
-        tokens = tokens.to(self.device)
+        tokens = check_token_ids(tokens).to(self.device)
         w = self.w
         n = tokens.shape[1]
         if n > w.n_ctx:

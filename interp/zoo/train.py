@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from interp.files import staged_folder
 from interp.zoo.registry import ZOO_DIR
 
 log = logging.getLogger(__name__)
@@ -365,7 +366,6 @@ def train(
     recipe = recipe or RECIPES[name]
     recipe = recipe if steps is None else replace(recipe, steps=int(steps))
     out = Path(out_dir) if out_dir is not None else ZOO_DIR / name
-    out.mkdir(parents=True, exist_ok=True)
     model = build_model(recipe).to(device).train()
     rng = np.random.default_rng(recipe.seed)
     samplers = [TaskSampler(spec, rng) for spec in recipe.tasks]
@@ -409,8 +409,6 @@ def train(
             log.info("%s", row)
     train_seconds = time.perf_counter() - start
     model = model.to("cpu").eval()
-    model.save_pretrained(out, safe_serialization=True)
-    zoo_tokenizer(out)
     card = {
         "name": name,
         "description": recipe.description,
@@ -436,7 +434,10 @@ def train(
         },
         "heads": {},
     }
-    (out / "card.json").write_text(json.dumps(card, indent=1, default=list))
+    with staged_folder(out) as staging:  # a killed run leaves the old checkpoint or the whole new one
+        model.save_pretrained(staging, safe_serialization=True)
+        zoo_tokenizer(staging)
+        (staging / "card.json").write_text(json.dumps(card, indent=1, default=list))
     if verify:
         from interp.zoo.verify import verify as run_verify
 

@@ -45,6 +45,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.files import commit_files
+
 HALF = 0.45
 """The task's heads together must cut accuracy to at most this share of the baseline (a margin
 below the one half the tests require)."""
@@ -384,8 +386,7 @@ def verify(checkpoint: str | Path, *, n_prompts: int = EVAL_PROMPTS, seed: int =
             "plus attention-pattern inspection at the metric position; see interp.zoo.verify"
         ),
     }
-    (folder / "card.json").write_text(json.dumps(card, indent=1))
-    (folder / "card.md").write_text(card_markdown(card))
+    commit_files({folder / "card.json": json.dumps(card, indent=1), folder / "card.md": card_markdown(card)})
     return card
 
 

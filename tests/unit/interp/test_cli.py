@@ -20,8 +20,8 @@ def test_info_table(tmp_path, capsys):
     assert "n_heads_total  8" in capsys.readouterr().out
 
 
-def test_unknown_model_exits_nonzero_with_one_line(capsys):
-    assert main(["info", "zoo:no-such-model"]) == 1
+def test_unknown_model_exits_two_with_one_line(capsys):
+    assert main(["info", "zoo:no-such-model"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown zoo model 'no-such-model'" in err
 
@@ -68,9 +68,9 @@ def test_unknown_config_key_is_a_usage_error(tmp_path, capsys):
     assert err.count("\n") == 1 and "unknown config key(s) ['kindz']" in err
 
 
-def test_unknown_head_kind_exits_one_with_the_kind_named(tmp_path, capsys):
+def test_unknown_head_kind_exits_two_with_the_kind_named(tmp_path, capsys):
     folder = save_tiny_checkpoint("gpt2", tmp_path / "m")
-    assert main(["heads", str(folder), "--device", "cpu", "--kinds", "wizard", "--out", str(tmp_path)]) == 1
+    assert main(["heads", str(folder), "--device", "cpu", "--kinds", "wizard", "--out", str(tmp_path)]) == 2
     assert "unknown head kind(s) ['wizard']" in capsys.readouterr().err
 
 
@@ -84,10 +84,10 @@ def test_head_lists_parse_or_name_the_bad_item():
         parse_heads("L5-H1")
 
 
-def test_unknown_task_exits_nonzero_with_one_line(capsys):
+def test_unknown_task_exits_two_with_one_line(capsys):
     code = main(["patch", "zoo:induction-2l", "--device", "cpu", "--task", "poetry"])
     err = capsys.readouterr().err
-    assert code != 0 and err.count("\n") == 1 and "poetry" in err
+    assert code == 2 and err.count("\n") == 1 and "poetry" in err
 
 
 def test_malformed_head_list_exits_two_with_one_line(capsys):
@@ -99,7 +99,7 @@ def test_malformed_head_list_exits_two_with_one_line(capsys):
 def test_a_head_the_model_does_not_have_is_named(capsys):
     code = main(["ablate", "zoo:induction-2l", "--device", "cpu", "--task", "induction", "--heads", "L7H0"])
     err = capsys.readouterr().err
-    assert code != 0 and err.count("\n") == 1 and ("L7H0" in err or "layer 7" in err), err
+    assert code == 2 and err.count("\n") == 1 and ("L7H0" in err or "layer 7" in err), err
 
 
 def test_patch_discover_and_ablate_write_csv_and_json(tmp_path):
