@@ -98,13 +98,11 @@ def check_token_ids(tokens: object, *, what: str = "token ids") -> Tensor:
         raise TypeError(f"expected {what} as a tensor, got {type(tokens).__name__}")
     if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
         raise ValueError(f"{what} must be integers, got dtype {tokens.dtype}")
-    if tokens.ndim == 1:
-        tokens = tokens[None]
-    if tokens.ndim != 2:
-        raise ValueError(f"{what} must be [batch, pos] or [pos], got shape {tuple(tokens.shape)}")
+    shape = tuple(tokens.shape)
+    if tokens.ndim not in (1, 2):
+        raise ValueError(f"{what} must be [batch, pos] or [pos], got shape {shape}")
     if tokens.numel() == 0:
         raise ValueError(
-            f"{what} are empty (shape {tuple(tokens.shape)}); expected at least one prompt of at "
-            "least one token"
+            f"{what} are empty (shape {shape}); expected at least one prompt of at least one token"
         )
-    return tokens
+    return tokens[None] if tokens.ndim == 1 else tokens

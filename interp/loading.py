@@ -137,6 +137,9 @@ WEIGHT_FILES = (
 )
 """The weight files ``save_pretrained`` writes (one of them)."""
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
+"""The vocabulary files a tokenizer's ``save_pretrained`` writes (one of them)."""
+
 
 def _check_checkpoint_dir(path: Path) -> None:
     """A directory ``save_pretrained`` wrote: a config, weights, and complete safetensors files."""
@@ -148,6 +151,11 @@ def _check_checkpoint_dir(path: Path) -> None:
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise ValueError(
             f"directory {str(path)!r} holds no weights; expected one of {', '.join(WEIGHT_FILES)}"
+        )
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(
+            f"directory {str(path)!r} holds no tokenizer; expected one of {', '.join(TOKENIZER_FILES)} "
+            "(save the tokenizer with save_pretrained into the same folder)"
         )
     for file in sorted(path.glob("*.safetensors")):
         _check_safetensors(file)

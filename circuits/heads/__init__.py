@@ -90,7 +90,7 @@ def find_heads(
             part = FINDERS[group](model, seed)
         except ValueError as err:
             if not skip_unsupported:
-                raise
+                raise ValueError(f"cannot score {group} heads on {model.spec}: {err}") from err
             skipped[group] = str(err)
             continue
         parts.append(HeadScores(part.df[part.df["kind"].isin(kinds)].reset_index(drop=True)))

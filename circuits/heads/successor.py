@@ -152,7 +152,10 @@ def token_sets_for(model: HookedModel) -> dict[str, TokenSet]:
             continue
         sets[name] = TokenSet(name=name, token_ids=tuple(ids), cyclic=cyclic)
     if not sets:
-        raise ValueError(f"the tokenizer expresses no ordinal set as single tokens: {refused}")
+        raise ValueError(
+            f"the tokenizer expresses none of the ordinal sets {', '.join(names)} as single tokens; "
+            f"the first: {refused[0]}"
+        )
     return sets
 
 

@@ -20,7 +20,10 @@ def test_notebook_runs_clean(path, tmp_path):
         f"{path.name} has committed outputs; clear them"
     )
     NotebookClient(
-        notebook, timeout=NOTEBOOK_CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook,
+        timeout=NOTEBOOK_CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     errors = [
         o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
