@@ -145,6 +145,7 @@ def digit_figure(df: pd.DataFrame, columns: list[str]) -> Any:
         color_continuous_midpoint=0,
         labels={"color": "share moved", "x": "head", "y": "result digit asked"},
         aspect="auto",
+        title="Arithmetic heads: share of the answer's probability moved, per result digit",
     )
 
 
@@ -163,8 +164,19 @@ def heads_report(
 
     report = Report(f"Attention heads of {model.spec}")
     report.add_table("Model and provenance", provenance(model, seed=seed, runtime_s=runtime_s))
-    report.add_figure("Head scores", scores.heatmap(), caption="Each kind's score per layer and head.")
-    report.add_table("Top heads", scores.top(5)[["kind", "layer", "head", "score", "threshold", "is_head"]])
+    report.add_figure(
+        "Head scores",
+        scores.heatmap(title=f"Head scores of {model.spec}, one panel per kind"),
+        caption="Each kind's score per layer and head.",
+    )
+    explained = HeadScores(scores.df.assign(why_not=scores.why_not()))
+    report.add_table(
+        "Top heads",
+        explained.top(5)
+        .sort_values("kind", key=lambda k: k.map(scores.kinds.index), kind="stable")
+        .loc[:, ["kind", "layer", "head", "score", "threshold", "is_head", "why_not"]],
+        caption="The five highest-scoring heads of each kind, and why a high scorer is not a head.",
+    )
     digits = scores.df[scores.df["kind"] == "arithmetic"].dropna(axis=1, how="all")
     digit_columns = [c for c in digits.columns if c.startswith("patching_digit")]
     if digit_columns:
@@ -178,13 +190,14 @@ def heads_report(
         kind = result.df["kind"].iloc[0]
         n_random = int(result.df["n_random"].iloc[0])
         control = (
-            f"random head sets of the same size (mean ± sd over {n_random} draws)"
+            f"random head sets of the same size (mean over {n_random} draws; the bar spans the lowest to "
+            "the highest draw)"
             if n_random
             else "no random control: the kind's heads outnumber the heads outside them"
         )
         report.add_figure(
             "Ablations with random-head controls",
-            result.plot().update_layout(title=f"{kind}: accuracy with its heads mean-ablated"),
+            result.plot().update_layout(title=f"{kind}: task accuracy with its heads mean-ablated"),
             caption=f"Baseline, the kind's heads ablated together, and {control}.",
         )
     if ablations:
@@ -194,12 +207,18 @@ def heads_report(
         names = ", ".join(head_name(layer, head) for layer, head in heads) or "(none)"
         report.add_figure(
             f"Activation patching: {task_name}",
-            circuit.heatmap(),
+            circuit.heatmap(
+                title=f"Activation patching on {task_name}: logit difference restored per head",
+                colorbar="share restored",
+            ),
             caption="Share of the clean-vs-corrupted logit difference each head's output restores "
             f"(denoising). Discovered circuit (>= {circuit.df['threshold'].iloc[0]:.2f}): {names}.",
         )
     for kind in scores.kinds:
-        top = scores.top(1, kind=kind).iloc[0]
+        if not scores.heads(kind):
+            continue  # no head of this kind to show
+        found = scores.of(kind).df
+        top = found[found["is_head"]].sort_values("score", ascending=False, kind="stable").iloc[0]
         layer, head = int(top["layer"]), int(top["head"])
         try:
             task = build_task(model, TASK_OF_KIND.get(kind, "induction"), n_prompts=1, seed=seed + 2)
@@ -209,7 +228,11 @@ def heads_report(
         pattern = attention_patterns(model, tokens)[0, layer, head]
         report.add_figure(
             "Attention patterns of the top heads",
-            attention_figure(pattern, model.to_str_tokens(tokens), f"{kind}: {head_name(layer, head)}"),
+            attention_figure(
+                pattern,
+                model.to_str_tokens(tokens),
+                f"{kind}: attention of {head_name(layer, head)}, its top head",
+            ),
         )
     return report
 
@@ -222,13 +245,13 @@ def heads_table(scores: HeadScores, top: int) -> str:
     for kind in scores.kinds:
         rows = table[table["kind"] == kind].sort_values("score", ascending=False, kind="stable").head(top)
         threshold = float(rows["threshold"].iloc[0])
-        shown = rows[["head_name", "score", "is_head", "why_not"]].rename(columns={"head_name": "head"})
-        if not shown["why_not"].astype(bool).any():
-            shown = shown.drop(columns="why_not")
-        body = shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        explain = rows["why_not"].astype(bool).any()
+        lines = ["head    score  is_head" + ("  why_not" if explain else "")]
+        for row in rows.itertuples():
+            line = f"{row.head_name:<6} {row.score:6.3f}  {'yes' if row.is_head else 'no':<7}"
+            lines.append((line + f"  {row.why_not}" if explain else line).rstrip())
         blocks.append(
-            f"{kind} (head when score > {threshold:g}):\n"
-            + "\n".join(f"  {line}" for line in body.splitlines())
+            f"{kind} (head when score > {threshold:g}):\n" + "\n".join(f"  {line}" for line in lines)
         )
     return "\n\n".join(blocks)
 
@@ -353,7 +376,11 @@ def cmd_discover(args: Any, model: Any) -> int:
             "Model and provenance", provenance(model, seed=args.seed, runtime_s=time.perf_counter() - start)
         )
         report.add_figure(
-            "Head importance", circuit.heatmap(), caption=f"{args.method}; kept: >= {args.keep:.0%} of max"
+            "Head importance",
+            circuit.heatmap(
+                title=f"{args.method} importance of each head for {args.task}", colorbar="importance"
+            ),
+            caption=f"{args.method}; kept: >= {args.keep:.0%} of max",
         )
         report.add_table("Discovered circuit", circuit.top(len(heads) or 5))
         outputs.report(args.report, report)

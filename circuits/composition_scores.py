@@ -164,7 +164,9 @@ class CompositionScores:
         grid[~(order[:, None, None, None] < order[None, None, :, None]).expand_as(grid)] = float("nan")
         labels = [f"L{layer}H{h}" for layer in range(n_layers) for h in range(n_heads)]
         flat = grid.reshape(n_layers * n_heads, n_layers * n_heads)
-        fig = go.Figure(go.Heatmap(z=flat.numpy(), x=labels, y=labels, colorscale="Viridis"))
+        fig = go.Figure(
+            go.Heatmap(z=flat.numpy(), x=labels, y=labels, colorscale="Viridis", colorbar={"title": "score"})
+        )
         fig.update_yaxes(autorange="reversed", title="sender")
         fig.update_xaxes(title="receiver")
         fig.update_layout(title=f"{mode}-composition scores")

@@ -227,7 +227,9 @@ class LogitAttribution:
         s = self.summary()
         keep = s["score"].abs().sort_values(ascending=False).index[:k].sort_values()
         s = s.loc[keep]
-        fig = go.Figure(go.Bar(x=s["component"], y=s["score"]))
+        fig = go.Figure(
+            go.Bar(x=s["component"], y=s["score"], texttemplate="%{y:.2f}", textposition="outside")
+        )
         fig.update_layout(title=f"Direct logit attribution: {self.target}", yaxis_title="mean score")
         return fig
 

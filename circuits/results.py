@@ -116,7 +116,10 @@ class PatchingResult:
         axes = list(self.axes)
         title = f"{self.method}: {self.site} ({'normalized ' if normalized else ''}{self.metric})"
         if len(axes) == 1:
-            fig = go.Figure(go.Bar(x=self._axis_labels(axes[0], values.shape[0]), y=values.tolist()))
+            labels = self._axis_labels(axes[0], values.shape[0])
+            fig = go.Figure(
+                go.Bar(x=labels, y=values.tolist(), texttemplate="%{y:.2f}", textposition="outside")
+            )
             return fig.update_layout(title=title, xaxis_title=axes[0], yaxis_title="score")
         x_axis = next((a for a in ("pos", "dest_pos", "receiver", "head") if a in axes), axes[-1])
         xi = axes.index(x_axis)

@@ -140,8 +140,10 @@ class HeadScores:
             reason[rejected] = self.df.loc[rejected, REJECTED].fillna("").astype(str)
         return reason
 
-    def heatmap(self, kinds: Sequence[str] | None = None):
-        """A plotly figure: one layer x head heatmap per kind."""
+    def heatmap(
+        self, kinds: Sequence[str] | None = None, *, title: str = "Head scores", colorbar: str = "score"
+    ):
+        """A plotly figure: one layer x head heatmap per kind, titled, its colour bar named ``colorbar``."""
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
 
@@ -161,7 +163,7 @@ class HeadScores:
                 col=i,
             )
             fig.update_yaxes(autorange="reversed", row=1, col=i)
-        fig.update_layout(coloraxis={"colorscale": "Viridis"}, title="Head scores")
+        fig.update_layout(coloraxis={"colorscale": "Viridis", "colorbar": {"title": colorbar}}, title=title)
         return fig
 
     def to_json(self) -> str:

@@ -81,6 +81,7 @@ def attention_figure(pattern: Float[Tensor, "query_pos key_pos"], str_tokens: li
             colorscale="Blues",
             zmin=0,
             zmax=1,
+            colorbar={"title": "attention"},
             hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.3f}<extra></extra>",
         )
     )

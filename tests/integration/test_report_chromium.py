@@ -26,6 +26,17 @@ window.addEventListener('load', () => setTimeout(() => {
     rendered: document.querySelectorAll('.figure .js-plotly-plot .main-svg').length > 0
       ? Array.from(document.querySelectorAll('.figure')).filter(f => f.querySelector('.main-svg')).length : 0,
     figures: document.querySelectorAll('.figure').length,
+    titles: Array.from(document.querySelectorAll('.figure')).map(f => {
+      const text = sel => Array.from(f.querySelectorAll(sel)).map(e => e.textContent.trim());
+      return {
+        title: text('.gtitle').join(' '),
+        colorbars: f.querySelectorAll('.colorbar').length,
+        colorbar_titles: text('.colorbar .cbtitle').filter(t => t),
+        bars: f.querySelectorAll('.bars .point').length,
+        bar_labels: text('.bars .bartext').filter(t => t).length,
+        y_titles: text('.ytitle'),
+      };
+    }),
   });
   document.body.appendChild(probe);
 }, 500));
@@ -77,6 +88,12 @@ def heads_report_page(tmp_path_factory):
 def test_the_heads_report_has_every_section(heads_report_page):
     missing = [title for title in SECTIONS if title not in heads_report_page]
     assert not missing, f"sections missing from the report: {missing}"
+    # The organism has no duplicate-token head, so no attention figure claims one.
+    assert "duplicate_token: attention of" not in heads_report_page
+    assert "induction: attention of L1H2, its top head" in heads_report_page
+    assert (
+        "attention to operands 0.08 &lt; 0.3" in heads_report_page
+    )  # why arithmetic's top scorer is no head
     assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', heads_report_page), (
         "loads from the network"
     )
@@ -94,6 +111,12 @@ def test_report_renders_every_figure_without_console_errors(heads_report_page, t
     probe = json.loads(match.group(1).replace("&quot;", '"'))
     assert probe["errors"] == []
     assert probe["figures"] >= 6 and probe["rendered"] == probe["figures"], probe
+    titles = [figure["title"] for figure in probe["titles"]]
+    assert all(titles) and len(set(titles)) == len(titles), titles  # every figure titled, no two alike
+    for figure in probe["titles"]:
+        assert len(figure["colorbar_titles"]) == figure["colorbars"], figure  # every colour bar says what
+        assert figure["bar_labels"] == figure["bars"], figure  # every bar shows its value
+        assert "metric" not in figure["y_titles"], figure
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report.png"
     chromium(f"--user-data-dir={profile}", "--window-size=1200,1400", f"--screenshot={shot}", path.as_uri())

@@ -107,3 +107,20 @@ def test_bad_inputs_are_named(model, tokens):
         ValueError, match="resample ablation needs reference prompts of the prompts' length 9"
     ):
         ablation_hooks(model, [(0, 1)], "resample", tokens, torch.randint(4, 64, (2, 5)))
+
+
+def test_the_plot_labels_every_bar_and_spans_the_random_draws(model, tokens):
+    def accuracy(logits):
+        return (logits[:, -1].argmax(-1) == tokens[:, -1]).float()
+
+    result = ablation_study(model, [(1, 0)], tokens, accuracy, mode="zero", n_random=4, seed=1)
+    fig = result.plot()
+    draws = result.random_values["L1H0"]
+    control = fig.data[2]
+    mean = control.y[0]
+    assert mean + control.error_y.array[0] == pytest.approx(max(draws))
+    assert mean - control.error_y.arrayminus[0] == pytest.approx(min(draws))
+    assert all(bar.texttemplate == "%{y:.2f}" for bar in fig.data)
+    assert fig.layout.yaxis.title.text == "accuracy" and tuple(fig.layout.yaxis.range) == (0, 1.12)
+    alone = ablation_study(model, [(1, 0)], tokens, accuracy, mode="zero", n_random=0).plot()
+    assert [bar.name for bar in alone.data] == ["baseline", "ablated"]  # no control drawn without draws

@@ -156,3 +156,33 @@ def test_digit_figure_has_one_row_per_result_digit_and_one_column_per_head():
     heat = fig.data[0]
     assert list(heat.x) == ["L0H0", "L0H1", "L1H0"] and list(heat.y) == ["digit0", "digit1"]
     assert heat.z[0][1] == 0.9 and heat.z[1][0] == 0.5
+
+
+def test_the_heads_table_groups_kinds_and_says_why_a_high_scorer_is_not_a_head():
+    import torch
+
+    from circuits.commands import heads_table
+    from circuits.heads import HeadScores
+
+    scores = HeadScores.concat(
+        [
+            HeadScores.from_grid("induction", torch.tensor([[0.1, 0.9], [0.5, 0.2]]), 0.4),
+            HeadScores.from_grid("arithmetic", torch.tensor([[0.8, 0.05], [0.6, 0.3]]), 0.1),
+        ]
+    )
+    arithmetic = scores.df["kind"] == "arithmetic"
+    scores.reject(arithmetic & (scores.df["layer"] == 0), "attention to operands 0.08 < 0.3")
+    text = heads_table(scores, top=2)
+    induction_block, arithmetic_block = text.split("\n\n")
+    assert induction_block.splitlines() == [
+        "induction (head when score > 0.4):",
+        "  head    score  is_head",
+        "  L0H1    0.900  yes",
+        "  L1H0    0.500  yes",
+    ]
+    assert arithmetic_block.splitlines()[2:] == [
+        "  L0H0    0.800  no       attention to operands 0.08 < 0.3",
+        "  L1H0    0.600  yes",
+    ]
+    assert scores.heads("arithmetic") == [(1, 0), (1, 1)]
+    assert scores.why_not()[scores.df["score"] <= scores.df["threshold"]].str.startswith("score <= ").all()
