@@ -1,17 +1,19 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# Each creates .venv when missing: torch first (a CPU build when none is
-# importable), then the project with its dev extras.
+# Each creates .venv when missing: torch first (the CPU build pinned in constraints.txt, when no
+# torch is importable), then the project with its dev extras, at the versions in constraints.txt.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CONSTRAINTS := constraints.txt
+TORCH := $(shell grep -m1 '^torch==' $(CONSTRAINTS))
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q '$(TORCH)'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -26,5 +28,18 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Resolve the newest versions pyproject.toml allows in a scratch environment and pin them.
+# Run `make test` afterwards: constraints.txt should only ever hold versions the suite passed with.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q '$(TORCH)'
+	.venv-lock/bin/python -m pip install -q -e '.[dev]'
+	{ sed -n '1,/^[^#]/{/^#/p}' $(CONSTRAINTS); \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^interp-toolkit' \
+	  | sed 's/^\(torch==[^+]*\)+.*/\1/'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .venv-lock
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-lock .pytest_cache .ruff_cache
