@@ -255,7 +255,6 @@ def ablation_study(
         "heads": label,
         "n_heads": len(heads),
         "mode": mode,
-        "metric": getattr(metric, "__name__", type(metric).__name__),
         "baseline": baseline,
         "ablated": ablated,
         "random_mean": random_tensor.mean().item(),
@@ -263,5 +262,6 @@ def ablation_study(
         "n_random": len(randoms),
         "effect": ablated - baseline,
         "random_effect": random_tensor.mean().item() - baseline,
+        "metric": getattr(metric, "__name__", type(metric).__name__),
     }
     return AblationResult(pd.DataFrame([row]), {label: randoms})

@@ -42,6 +42,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from interp.checks import DTYPE_NAMES, resolve_device
+from interp.console import interrupts_watched
 
 EXIT_CODES = {"ok": 0, "method failed": 1, "bad input": 2, "interrupted": 130}
 """What each exit code of ``interp`` means."""
@@ -358,29 +359,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     Set ``INTERP_TRACEBACK=1`` to see the full traceback of a failing method instead of one line.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = "interp"
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        command = f"interp {args.command}"
-        _quiet_libraries()
-        args = _apply_config(parser, args, argv)
-        _check_options(args)
-        return args.func(args)
-    except SystemExit as done:  # argparse: --help (0) or a malformed command line (2, one line)
-        return done.code if isinstance(done.code, int) else EXIT_CODES["bad input"]
-    except KeyboardInterrupt:
-        fresh_line = "\n" if sys.stderr.isatty() else ""  # after the terminal's ^C
-        sys.stderr.write(f"{fresh_line}{command}: interrupted; no partial output was written\n")
-        return EXIT_CODES["interrupted"]
-    except UsageError as err:
-        sys.stderr.write(f"{command}: error: {err}\n")
-        return EXIT_CODES["bad input"]
-    except Exception as err:  # noqa: BLE001 - a method failing on the model: one line, exit 1
-        if os.environ.get("INTERP_TRACEBACK"):
-            raise
-        sys.stderr.write(f"{command}: error: {_describe(err)}\n")
-        return EXIT_CODES["method failed"]
+    with interrupts_watched() as interrupted:
+        command = "interp"
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = f"interp {args.command}"
+            _quiet_libraries()
+            args = _apply_config(parser, args, argv)
+            _check_options(args)
+            return args.func(args)
+        except SystemExit as done:  # argparse: --help (0) or a malformed command line (2, one line)
+            return done.code if isinstance(done.code, int) else EXIT_CODES["bad input"]
+        except BaseException as err:
+            if interrupted.is_set() or isinstance(err, KeyboardInterrupt):
+                fresh_line = "\n" if sys.stderr.isatty() else ""  # after the terminal's ^C
+                sys.stderr.write(f"{fresh_line}{command}: interrupted; no partial output was written\n")
+                return EXIT_CODES["interrupted"]
+            if isinstance(err, UsageError):
+                sys.stderr.write(f"{command}: error: {err}\n")
+                return EXIT_CODES["bad input"]
+            if not isinstance(err, Exception) or os.environ.get("INTERP_TRACEBACK"):
+                raise
+            sys.stderr.write(f"{command}: error: {_describe(err)}\n")  # a method failed on the model
+            return EXIT_CODES["method failed"]
 
 
 def _describe(err: BaseException) -> str:

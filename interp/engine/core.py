@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from interp.checks import check_token_ids
 from interp.engine.metrics import Metric
-from interp.engine.patches import HEAD_SITES, Patch
+from interp.engine.patches import HEAD_SITES, Patch, check_cells
 from interp.engine.trace import Trace, gather_metric_logits, metric_rows
 from interp.weights.canonical import ModelWeights
 from interp.weights.forward import activation, normalize, rotate
@@ -399,6 +399,7 @@ class Engine:
         Returns:
             ``[cells, batch]`` metric values.
         """
+        cells = check_cells(cells)
         b, n = base.batch, base.n_pos
         rows_u, index = metric_rows(metric, b, n)
         vocab = None if metric.vocab is None else metric.vocab.to(self.device)

@@ -26,7 +26,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from interp.engine.metrics import Metric
-from interp.engine.patches import HEAD_SITES, SITES, Patch, hook_name
+from interp.engine.patches import HEAD_SITES, SITES, Patch, check_cells, hook_name
 from interp.engine.trace import Trace, metric_rows
 
 
@@ -118,6 +118,7 @@ class HookEngine:
         self, base: Trace, cells: Sequence[Sequence[Patch]], metric: Metric, *, progress: bool = False
     ) -> Float[Tensor, "cells batch"]:
         """The per-prompt metric of the base run with each cell's patches applied (one forward per cell)."""
+        cells = check_cells(cells)
         metric_rows(metric, base.batch, base.n_pos)  # validates positions early
         out = torch.empty(len(cells), base.batch)
         for i, cell in enumerate(tqdm(cells, desc="patching", disable=not progress, leave=False)):

@@ -103,3 +103,19 @@ class Patch:
     @property
     def stage(self) -> int:
         return STAGE[self.site]
+
+
+def check_cells(cells: object) -> list[list[Patch]]:
+    """Cells as lists of patches; no cells, or a cell holding anything but patches, is named."""
+    if isinstance(cells, Patch) or not hasattr(cells, "__len__"):
+        raise TypeError(f"cells must be a list of cells (each a list of Patch), got {type(cells).__name__}")
+    if len(cells) == 0:
+        raise ValueError(
+            "no cells to run; expected at least one list of patches (an empty list is the clean run)"
+        )
+    checked = []
+    for i, cell in enumerate(cells):
+        if isinstance(cell, Patch) or not all(isinstance(p, Patch) for p in cell):
+            raise TypeError(f"cell {i} must be a list of Patch objects, got {cell!r:.80}")
+        checked.append(list(cell))
+    return checked

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interp.engine import Engine, HookEngine, Patch, engine_for, logit_diff
-from interp.engine.patches import HEAD_SITES, SITES
+from interp.engine.patches import HEAD_SITES, SITES, check_cells
 from interp.testing import tiny_model
 
 FP32_TOL = 1e-5
@@ -113,5 +113,10 @@ def test_bad_patches_are_rejected(setup):
         Patch(layer=0, site="z", value=value)
     with pytest.raises(ValueError, match="memory_budget"):
         Engine(model.weights, memory_budget=0)
+    for eng in (engine, HookEngine(model)):
+        with pytest.raises(ValueError, match="no cells to run; expected at least one list of patches"):
+            eng.run(eng.trace(clean), [], metric)
+    with pytest.raises(TypeError, match="cell 0 must be a list of Patch objects"):
+        check_cells([["not a patch"]])  # the test run's type checks stop it before the engine's own
     assert isinstance(engine_for(model), Engine)
     assert isinstance(engine_for(model, backend="hooks"), HookEngine)
