@@ -277,8 +277,10 @@ def cmd_heads(args: Any, model: Any) -> int:
         for result in ablations:
             row = result.df.iloc[0]
             outside = model.n_layers * model.n_heads - row["n_heads"]
+            draws = result.random_values[row["heads"]]
             control = (
-                f"{row['random_mean']:.2f} ± {row['random_std']:.2f} with random heads"
+                f"{row['random_mean']:.2f} with random heads ({min(draws):.2f} to {max(draws):.2f} "
+                f"over {len(draws)} draws)"
                 if row["n_random"]
                 else f"no random control: {outside} heads are outside the {row['n_heads']}"
             )
