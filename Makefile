@@ -19,13 +19,15 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m interp.console demo
+	$(PY) -m circuits.cli.console demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 
 lint: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 
 # Resolve the newest versions pyproject.toml allows in a scratch environment and pin them.

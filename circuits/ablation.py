@@ -36,6 +36,7 @@ from torch import Tensor
 from circuits.heads.scores import head_name
 from interp import HookedModel
 from interp.checks import check_count
+from interp.engine.patches import hook_name
 
 AblationMode = Literal["zero", "mean", "resample", "masking"]
 """How a head is removed: ``zero``, ``mean`` or ``resample``d output, or ``masking`` (uniform attention)."""
@@ -87,10 +88,8 @@ def ablation_hooks(
     for layer, head in heads:
         by_layer.setdefault(layer, []).append(head)
     if mode == "masking":
-        return [
-            (f"blocks.{layer}.attn.hook_pattern", _uniform_attention(hs)) for layer, hs in by_layer.items()
-        ]
-    names = [f"blocks.{layer}.attn.hook_z" for layer in by_layer]
+        return [(hook_name(layer, "pattern"), _uniform_attention(hs)) for layer, hs in by_layer.items()]
+    names = [hook_name(layer, "z") for layer in by_layer]
     replacement: dict[str, Tensor] = {}
     if mode in ("mean", "resample"):
         reference = model.check_tokens(reference_tokens if reference_tokens is not None else tokens)
@@ -121,10 +120,7 @@ def ablation_hooks(
 
         return hook
 
-    return [
-        (f"blocks.{layer}.attn.hook_z", make_hook(f"blocks.{layer}.attn.hook_z", hs))
-        for layer, hs in by_layer.items()
-    ]
+    return [(hook_name(layer, "z"), make_hook(hook_name(layer, "z"), hs)) for layer, hs in by_layer.items()]
 
 
 def _uniform_attention(heads: list[int]) -> Callable:

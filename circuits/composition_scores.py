@@ -38,6 +38,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from circuits.heads.scores import head_name
 from interp import HookedModel, ModelWeights
 
 Circuit = Literal["ov", "qk"]
@@ -162,7 +163,7 @@ class CompositionScores:
         n_layers, n_heads = grid.shape[:2]
         order = torch.arange(n_layers)
         grid[~(order[:, None, None, None] < order[None, None, :, None]).expand_as(grid)] = float("nan")
-        labels = [f"L{layer}H{h}" for layer in range(n_layers) for h in range(n_heads)]
+        labels = [head_name(layer, h) for layer in range(n_layers) for h in range(n_heads)]
         flat = grid.reshape(n_layers * n_heads, n_layers * n_heads)
         fig = go.Figure(
             go.Heatmap(z=flat.numpy(), x=labels, y=labels, colorscale="Viridis", colorbar={"title": "score"})
@@ -228,6 +229,6 @@ def composition_scores(
 def _with_labels(df: pd.DataFrame) -> pd.DataFrame:
     """Add ``sender`` and ``receiver`` labels (``L0H1``) to a frame with the pair columns."""
     return df.assign(
-        sender=[f"L{a}H{b}" for a, b in zip(df["sender_layer"], df["sender_head"], strict=True)],
-        receiver=[f"L{a}H{b}" for a, b in zip(df["receiver_layer"], df["receiver_head"], strict=True)],
+        sender=[head_name(a, b) for a, b in zip(df["sender_layer"], df["sender_head"], strict=True)],
+        receiver=[head_name(a, b) for a, b in zip(df["receiver_layer"], df["receiver_head"], strict=True)],
     )

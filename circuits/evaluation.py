@@ -44,7 +44,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from circuits.ablation import Metric, ablation_hooks, evaluate
-from circuits.heads.scores import HeadScores, head_name
+from circuits.heads.scores import HeadScores, head_name, parse_head_name
 from interp import HookedModel
 
 HeadLike = tuple[int, int] | Sequence[int] | str
@@ -56,14 +56,7 @@ def parse_heads(heads: Sequence[HeadLike], n_layers: int, n_heads: int) -> list[
     parsed, bad = [], []
     for item in heads:
         if isinstance(item, str):
-            text = item.strip().upper()
-            try:
-                layer_text, head_text = text[1:].split("H")
-                if not text.startswith("L"):
-                    raise ValueError
-                pair = (int(layer_text), int(head_text))
-            except ValueError:
-                raise ValueError(f"cannot read head {item!r}; expected a name like 'L1H2'") from None
+            pair = parse_head_name(item)
         else:
             if len(item) != 2:
                 raise ValueError(f"a head is (layer, head); got {item!r}")

@@ -48,7 +48,9 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from circuits.heads.scores import head_name
 from interp import HookedModel, ModelWeights
+from interp.engine.patches import hook_name
 
 Granularity = Literal["layer", "head", "neuron", "source_position"]
 """How finely the residual stream is split.
@@ -277,14 +279,12 @@ def _hook_names(w: ModelWeights, granularity: str) -> list[str]:
     names = ["hook_embed", "ln_final.hook_scale"] + (["hook_pos_embed"] if w.W_pos is not None else [])
     for layer in range(w.n_layers):
         if granularity == "layer":
-            names.append(f"blocks.{layer}.hook_attn_out")
+            names.append(hook_name(layer, "attn_out"))
         elif granularity == "source_position":
-            names += [f"blocks.{layer}.attn.hook_pattern", f"blocks.{layer}.attn.hook_v"]
+            names += [hook_name(layer, "pattern"), hook_name(layer, "v")]
         else:
-            names.append(f"blocks.{layer}.attn.hook_z")
-        names.append(
-            f"blocks.{layer}.mlp.hook_post" if granularity == "neuron" else f"blocks.{layer}.hook_mlp_out"
-        )
+            names.append(hook_name(layer, "z"))
+        names.append(hook_name(layer, "mlp_post") if granularity == "neuron" else hook_name(layer, "mlp_out"))
     return names
 
 
@@ -340,10 +340,10 @@ def attribution_values(
         W_O = w.W_O[layer].double()
         b_O = w.b_O[layer].double()
         if granularity == "layer":
-            add(f"L{layer}.attn", "attn", (at(f"blocks.{layer}.hook_attn_out") * d).sum(-1), layer=layer)
+            add(f"L{layer}.attn", "attn", (at(hook_name(layer, "attn_out")) * d).sum(-1), layer=layer)
         elif granularity == "source_position":
-            pattern = cache[f"blocks.{layer}.attn.hook_pattern"][rows, :, positions].double()
-            v = cache[f"blocks.{layer}.attn.hook_v"].double()
+            pattern = cache[hook_name(layer, "pattern")][rows, :, positions].double()
+            v = cache[hook_name(layer, "v")].double()
             v = v.repeat_interleave(w.n_heads // v.shape[2], dim=2)
             head_dir = einops.einsum(W_O, d, "head d_head d_model, batch d_model -> batch head d_head")
             per_src = einops.einsum(v, head_dir, "batch src head d_head, batch head d_head -> batch head src")
@@ -352,22 +352,22 @@ def attribution_values(
                 for src in range(per_src.shape[-1]):
                     add(f"L{layer}H{h}<-{src}", "head", per_src[:, h, src], layer=layer, head=h, src_pos=src)
         else:
-            z = at(f"blocks.{layer}.attn.hook_z")
+            z = at(hook_name(layer, "z"))
             per_head = einops.einsum(
                 z, W_O, d, "batch head d_head, head d_head d_model, batch d_model -> head batch"
             )
             for h in range(w.n_heads):
-                add(f"L{layer}H{h}", "head", per_head[h], layer=layer, head=h)
+                add(head_name(layer, h), "head", per_head[h], layer=layer, head=h)
         if granularity != "layer":
             add(f"L{layer}.attn_bias", "attn_bias", d @ b_O, layer=layer)
         if granularity == "neuron":
-            post = at(f"blocks.{layer}.mlp.hook_post")
+            post = at(hook_name(layer, "mlp_post"))
             per_neuron = post * (d @ w.W_out[layer].double().T)
             for n in range(per_neuron.shape[-1]):
                 add(f"L{layer}N{n}", "neuron", per_neuron[:, n], layer=layer, neuron=n)
             add(f"L{layer}.mlp_bias", "mlp_bias", d @ w.b_out[layer].double(), layer=layer)
         else:
-            add(f"L{layer}.mlp", "mlp", (at(f"blocks.{layer}.hook_mlp_out") * d).sum(-1), layer=layer)
+            add(f"L{layer}.mlp", "mlp", (at(hook_name(layer, "mlp_out")) * d).sum(-1), layer=layer)
     return meta, torch.stack(values)
 
 

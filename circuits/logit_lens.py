@@ -37,6 +37,7 @@ from circuits.logit_attribution import (
     as_tokens,
 )
 from interp import HookedModel
+from interp.engine.patches import hook_name
 from interp.weights.forward import normalize
 
 
@@ -87,7 +88,7 @@ def lens_logits(
     positions = as_positions(position, tokens)
     w = model.weights
     L = w.n_layers
-    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
+    names = [hook_name(layer, "resid_pre") for layer in range(L)] + [hook_name(L - 1, "resid_post")]
     rows = torch.arange(tokens.shape[0], device=tokens.device)
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=names)
@@ -129,7 +130,7 @@ def logit_lens(
     data: dict[str, Any] = {
         "layer": [layer for layer in range(n_layers + 1) for _ in range(batch)],
         "site": [
-            f"blocks.{layer}.hook_resid_pre" if layer < n_layers else f"blocks.{n_layers - 1}.hook_resid_post"
+            hook_name(layer, "resid_pre") if layer < n_layers else hook_name(n_layers - 1, "resid_post")
             for layer in range(n_layers + 1)
             for _ in range(batch)
         ],

@@ -37,6 +37,7 @@ from circuits.logit_attribution import (
     direct_logit_attribution,
 )
 from interp import HookedModel, ModelWeights
+from interp.engine.patches import hook_name
 
 
 def _weights(model: HookedModel | ModelWeights) -> ModelWeights:
@@ -230,7 +231,7 @@ def neuron_attribution(
     dla = direct_logit_attribution(model, tokens, answer, wrong, position=positions, granularity="neuron")
     df = dla.df[dla.df["kind"] == "neuron"][["layer", "neuron", "prompt", "pos", "score"]]
     df = df.astype({"layer": int, "neuron": int}).reset_index(drop=True)
-    names = [f"blocks.{layer}.mlp.hook_post" for layer in range(model.n_layers)]
+    names = [hook_name(layer, "mlp_post") for layer in range(model.n_layers)]
     rows = torch.arange(tokens.shape[0], device=tokens.device)
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=names)

@@ -50,6 +50,7 @@ from torch import Tensor
 
 from circuits.heads.scores import HeadScores, head_name
 from interp import HookedModel
+from interp.engine.patches import hook_name
 from probes.sae import SAE, SAEConfig, train_sae
 
 InputScale = Literal["none", "unit_rms"]
@@ -113,7 +114,7 @@ def head_outputs(
     """Every head's output ``z @ W_O`` (no bias), averaged over positions, in batches."""
     tokens = model.check_tokens(tokens)
     W_O = model.weights.W_O.float()
-    names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.n_layers)]
+    names = [hook_name(layer, "z") for layer in range(model.n_layers)]
     parts = []
     with torch.no_grad():
         for start in range(0, tokens.shape[0], batch_size):
@@ -377,9 +378,7 @@ def sae_circuit_reference(
                 )
             for layer in range(L):
                 for head in range(H):
-                    outputs[e, layer, head] = (
-                        cache[f"blocks.{layer}.attn.hook_result"][0, :, head].float().mean(0)
-                    )
+                    outputs[e, layer, head] = cache[hook_name(layer, "result")][0, :, head].float().mean(0)
     finally:
         model.set_use_attn_result(previous)
     sae, chosen, scale = _train(outputs, config, progress=False)

@@ -59,6 +59,7 @@ from circuits.composition_scores import (
 )
 from circuits.logit_attribution import HeadLike, TokensLike, as_tokens, parse_head
 from interp import HookedModel, ModelWeights
+from interp.engine.patches import hook_name
 
 COMPONENT_COLUMNS = [
     *PAIR_COLUMNS[:2],
@@ -362,7 +363,7 @@ def _removal_hooks(
         removal = einops.einsum(coeffs, Vh, "variant batch pos k, k d_model -> variant batch pos d_model")
         return out - removal.reshape(out.shape).to(out.dtype)
 
-    return [(f"blocks.{layer}.attn.hook_z", grab), (f"blocks.{layer}.hook_attn_out", edit)]
+    return [(hook_name(layer, "z"), grab), (hook_name(layer, "attn_out"), edit)]
 
 
 # ----------------------------------------------------------------------------- data-based check
@@ -467,9 +468,9 @@ def communication_check(
     send, recv = _heads(w, senders), _heads(w, receivers)
     predicted = component_composition_scores(w, send, recv, mode, fold_norm=fold_norm).df
     pair_scores = composition_scores(w, (mode,), fold_norm=fold_norm).scores[0]
-    site = "hook_z" if mode == "V" else "hook_pattern"
+    site = "z" if mode == "V" else "pattern"
     layers = sorted({rl for rl, _ in recv})
-    names = [f"blocks.{layer}.attn.{site}" for layer in layers]
+    names = [hook_name(layer, site) for layer in layers]
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=names)
     clean = {name: cache[name].double() for name in names}

@@ -39,6 +39,7 @@ from circuits.logit_attribution import (
     parse_head,
 )
 from interp import HookedModel
+from interp.engine.patches import hook_name
 
 
 # ----------------------------------------------------------------------------- Yu et al.
@@ -207,7 +208,7 @@ def value_scaling_hooks(
         act[:, :, h] = act[:, :, h] * alpha
         return act
 
-    return [(f"blocks.{layer}.attn.hook_{site}", hook)]
+    return [(hook_name(layer, site), hook)]
 
 
 def value_scaling(

@@ -109,6 +109,11 @@ class HookedModel:
         _BRIDGES[hf_model] = self.bridge
         self.hf_model = hf_model
 
+    @property
+    def zoo_name(self) -> str | None:
+        """The zoo model's name when this is one (spec ``zoo:NAME``), else None."""
+        return self.spec.removeprefix("zoo:") if str(self.spec).startswith("zoo:") else None
+
     # ------------------------------------------------------------------ shape
     @property
     def cfg(self) -> Any:

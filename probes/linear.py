@@ -38,9 +38,9 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from circuits.heads.successor import effective_embeddings
 from interp import HookedModel
 from interp.weights.canonical import ModelWeights
+from interp.weights.forward import effective_embeddings
 
 ProbeKind = Literal["logistic", "ridge"]
 """``logistic``: logistic regression on class labels (score: accuracy). ``ridge``: ridge regression on

@@ -8,50 +8,22 @@
 - :mod:`circuits.heads.retrieval`: retrieval heads (Wu et al.);
 - :mod:`circuits.heads.arithmetic`: arithmetic heads (Zhang et al.).
 
-Finders that need prompts build them with :func:`circuits.tasks.registry.task_for`:
+Every kind is declared once in :mod:`circuits.heads.kinds` (its finder, its default inputs, the
+task of its causal evidence). Default inputs come from :func:`circuits.tasks.registry.task_for`:
 a zoo model gets its own training format, any other model the generic tasks.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from circuits.heads.induction import find_induction_heads
+from circuits.heads.kinds import FINDERS as FINDERS
+from circuits.heads.kinds import HEAD_KINDS as HEAD_KINDS
+from circuits.heads.kinds import KINDS as KINDS
+from circuits.heads.kinds import Finder as Finder
+from circuits.heads.kinds import HeadKind as HeadKind
 from circuits.heads.scores import HeadScores as HeadScores
 from circuits.heads.scores import head_name as head_name
 from interp import HookedModel
-
-INDUCTION_FAMILY = ("previous_token", "duplicate_token", "induction")
-
-
-def _successor(model: HookedModel, seed: int) -> HeadScores:
-    from circuits.heads.successor import find_successor_heads, token_sets_for
-
-    return find_successor_heads(model, token_sets_for(model), seed=seed)
-
-
-def _retrieval(model: HookedModel, seed: int) -> HeadScores:
-    from circuits.heads.retrieval import find_retrieval_heads_for_task
-    from circuits.tasks.registry import task_for
-
-    return find_retrieval_heads_for_task(model, task_for(model, "retrieval", n_prompts=40, seed=seed))
-
-
-def _arithmetic(model: HookedModel, seed: int) -> HeadScores:
-    from circuits.heads.arithmetic import find_arithmetic_heads_for_task
-    from circuits.tasks.registry import task_for
-
-    return find_arithmetic_heads_for_task(model, task_for(model, "arithmetic", n_prompts=128, seed=seed))
-
-
-FINDERS: dict[str, Callable[[HookedModel, int], HeadScores]] = {
-    "induction": lambda model, seed: find_induction_heads(model, seed=seed),
-    "successor": _successor,
-    "retrieval": _retrieval,
-    "arithmetic": _arithmetic,
-}
-"""Finder per kind group; each returns the rows of one or more kinds."""
-
-KINDS = (*INDUCTION_FAMILY, "successor", "retrieval", "arithmetic")
-"""Every head kind ``find_heads`` can score."""
 
 
 def find_heads(
@@ -60,6 +32,7 @@ def find_heads(
     *,
     seed: int = 0,
     skip_unsupported: bool = False,
+    inputs: Mapping[str, Any] | None = None,
 ) -> HeadScores:
     """Score every head of ``model`` for each kind in ``kinds``.
 
@@ -69,6 +42,9 @@ def find_heads(
         skip_unsupported: Leave out a kind whose finder refuses the model (its tokenizer cannot
             express the kind's task, or the model fails the task) and record why in
             ``HeadScores.skipped``, instead of raising.
+        inputs: Per finder (:data:`FINDERS`), your own input in place of its default: prompts
+            (``"induction"``), token sets (``"successor"``) or a task (``"retrieval"``,
+            ``"arithmetic"``).
 
     Raises:
         ValueError: An unknown kind, naming the known ones; a kind the model cannot be scored for
@@ -82,18 +58,24 @@ def find_heads(
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise ValueError(f"unknown head kind(s) {unknown or list(kinds)}; expected some of {list(KINDS)}")
-    groups = ["induction"] if any(k in INDUCTION_FAMILY for k in kinds) else []
-    groups += [k for k in kinds if k not in INDUCTION_FAMILY]
+    unknown_inputs = sorted(set(inputs or {}) - set(FINDERS))
+    if unknown_inputs:
+        raise ValueError(f"inputs for unknown finder(s) {unknown_inputs}; expected some of {list(FINDERS)}")
+    groups = list(dict.fromkeys(HEAD_KINDS[k].finder for k in kinds))
     parts, skipped = [], {}
     for group in groups:
+        finder = FINDERS[group]
         try:
-            part = FINDERS[group](model, seed)
+            given = (inputs or {}).get(group)
+            found = finder.find(
+                model, given if given is not None else finder.default_inputs(model, seed), seed
+            )
         except ValueError as err:
             if not skip_unsupported:
                 raise ValueError(f"cannot score {group} heads on {model.spec}: {err}") from err
             skipped[group] = str(err)
             continue
-        parts.append(HeadScores(part.df[part.df["kind"].isin(kinds)].reset_index(drop=True)))
+        parts.append(HeadScores(found.df[found.df["kind"].isin(kinds)].reset_index(drop=True)))
     if not parts:
         raise ValueError(f"no head kind could be scored on this model: {skipped}")
     return HeadScores(HeadScores.concat(parts).df, skipped)

@@ -58,6 +58,7 @@ from torch import Tensor
 from circuits.heads.induction import attention_patterns
 from circuits.heads.scores import HeadScores
 from interp import HookedModel
+from interp.engine.patches import hook_name
 
 ARITHMETIC_THRESHOLD = 0.1
 """A head is an arithmetic head when patching it moves more than 10% of the logit difference."""
@@ -156,7 +157,7 @@ def head_patching_effects(
             f"clean and counterfactual prompts must have the same shape; got {tuple(clean.shape)} "
             f"and {tuple(counterfactual.shape)}"
         )
-    names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.n_layers)]
+    names = [hook_name(layer, "z") for layer in range(model.n_layers)]
     counter_logits, cache = model.run_with_cache(counterfactual, names_filter=names)
     m_clean = _measure(model.run(clean), answers, wrong, positions, metric).mean()
     m_counter = _measure(counter_logits, answers, wrong, positions, metric).mean()

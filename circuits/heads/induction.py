@@ -29,6 +29,7 @@ from torch import Tensor
 
 from circuits.heads.scores import HeadScores
 from interp import HookedModel, ModelWeights
+from interp.engine.patches import hook_name
 
 PatternKind = Literal["previous_token", "duplicate_token", "induction"]
 """``previous_token``: attends to i-1. ``duplicate_token``: attends to earlier copies of token i.
@@ -64,7 +65,7 @@ def attention_patterns(
     model: HookedModel, tokens: Int[Tensor, "batch pos"]
 ) -> Float[Tensor, "batch layer head pos pos"]:
     """Every head's attention pattern, from one cached forward pass."""
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.n_layers)]
+    names = [hook_name(layer, "pattern") for layer in range(model.n_layers)]
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=names)
     return torch.stack([cache[name] for name in names], dim=1).float()
@@ -225,16 +226,12 @@ def find_induction_heads(
     here are evidence columns ``tl_mul``, ``copying`` and ``k_composition``.
 
     Args:
-        tokens: Prompts with repeated tokens (default: a zoo model's own induction
-            prompts, else :func:`repeated_random_tokens` with a span repeated 4 times).
+        tokens: Prompts with repeated tokens (default: :func:`repeated_random_tokens` with a span
+            repeated 4 times; :func:`circuits.heads.kinds.default_inputs` gives a zoo model its own).
         thresholds: Per-kind thresholds (default :data:`DEFAULT_THRESHOLDS`).
         seed: Seeds the default prompts.
     """
     thresholds = DEFAULT_THRESHOLDS | (thresholds or {})
-    if tokens is None and str(model.spec).startswith("zoo:"):
-        from circuits.tasks.registry import task_for
-
-        tokens = task_for(model, "induction", n_prompts=32, seed=seed).clean_tokens  # its own vocabulary
     if tokens is None:
         span = max(2, min(25, (model.n_ctx - 1) // 4))
         tokens = repeated_random_tokens(model, n_prompts=16, span=span, repeats=4, seed=seed)

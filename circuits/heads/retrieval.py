@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from circuits.heads.scores import HeadScores
 from interp import HookedModel
+from interp.engine.patches import hook_name
 
 RETRIEVAL_THRESHOLD = 0.1
 """Wu et al.'s threshold: a head that copies more than 10% of the needle is a retrieval head."""
@@ -108,7 +109,7 @@ def greedy_decode_with_attention(
         plus the tokens generated so far), and a 0/1 mask of steps after a stop token.
     """
     tokens = model.check_tokens(tokens)
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.n_layers)]
+    names = [hook_name(layer, "pattern") for layer in range(model.n_layers)]
     seq = tokens
     generated, argmaxes, stopped = [], [], []
     done = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)

@@ -13,6 +13,7 @@ Example:
 """
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,23 @@ REJECTED = "rejected_because"
 
 
 def head_name(layer: int, head: int) -> str:
-    """``(5, 1) -> "L5H1"``."""
+    """``(5, 1) -> "L5H1"``: the one text form of a head."""
     return f"L{layer}H{head}"
+
+
+_HEAD_NAME = re.compile(r"[Ll](\d+)[Hh](\d+)")
+
+
+def parse_head_name(text: str) -> tuple[int, int]:
+    """``"L5H1" -> (5, 1)`` (either case, spaces around it allowed); the inverse of :func:`head_name`.
+
+    Raises:
+        ValueError: Text that is not a head name, naming it.
+    """
+    match = _HEAD_NAME.fullmatch(str(text).strip())
+    if not match:
+        raise ValueError(f"cannot read head {text!r}; expected a name like 'L1H2'")
+    return int(match.group(1)), int(match.group(2))
 
 
 @dataclass(frozen=True)

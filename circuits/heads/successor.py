@@ -33,26 +33,21 @@ Example:
     (2, 4)
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
 from circuits.heads.scores import HeadScores
+from circuits.tasks.successor import set_ids
+from circuits.tasks.token_sets import ORDINAL_SETS
 from interp import HookedModel, ModelWeights
-from interp.weights.forward import mlp, normalize
+from interp.weights.forward import EffectiveEmbedding, effective_embeddings
 
 SUCCESSOR_THRESHOLD = 0.5
 """A head is a successor head when it increments more than half of the consecutive pairs on average."""
-
-EffectiveEmbedding = Literal["mlp0", "raw", "resid"]
-"""``mlp0``: MLP0's output on the raw embeddings (Gould et al.). ``raw``: the embeddings themselves.
-``resid`` (the default): their sum, the residual stream after block 0 for a lone token (attention
-and position aside), which is what a later head reads; in small models trained from scratch the
-embedding itself can carry the increment."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,20 +69,6 @@ class TokenSet:
         n = len(self.token_ids)
         pairs = [(i, i + 1) for i in range(n - 1)]
         return pairs + [(n - 1, 0)] if self.cyclic else pairs
-
-
-def effective_embeddings(
-    w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "resid"
-) -> Float[Tensor, "n d_model"]:
-    """The representation a head reads for each token (see :data:`EffectiveEmbedding`)."""
-    x = w.W_E[token_ids]
-    if embedding == "raw":
-        return x
-    if embedding not in ("mlp0", "resid"):
-        raise ValueError(f"unknown effective embedding {embedding!r}; expected 'mlp0', 'raw' or 'resid'")
-    ln2_b = w.ln2_b[0] if w.ln2_b is not None else None
-    out = mlp(w, 0, normalize(x[None], w.ln2_w[0], ln2_b, w.norm_eps))[0]
-    return out if embedding == "mlp0" else x + out
 
 
 def effective_ov(
@@ -129,20 +110,14 @@ def succession_scores(
     return result
 
 
-def token_sets_for(model: HookedModel) -> dict[str, TokenSet]:
-    """The ordinal sets the model's tokenizer expresses as single tokens (a zoo model's own sets).
+def token_sets_for(model: HookedModel, names: Sequence[str] | None = None) -> dict[str, TokenSet]:
+    """The ordinal sets among ``names`` (default: every set of :data:`ORDINAL_SETS`) that the model's
+    tokenizer expresses as single tokens.
 
     Raises:
         ValueError: When the tokenizer expresses none of them.
     """
-    from circuits.tasks.successor import set_ids
-    from circuits.tasks.token_sets import ORDINAL_SETS
-
-    names = list(ORDINAL_SETS)
-    if str(model.spec).startswith("zoo:"):
-        from interp.zoo.vocab import zoo_sets
-
-        names = list(zoo_sets())
+    names = list(ORDINAL_SETS if names is None else names)
     sets, refused = {}, []
     for name in names:
         try:

@@ -46,7 +46,7 @@ def zoo_task(
 ) -> Task:
     """One task in a zoo model's training format (``kwargs`` as the card records them)."""
     from circuits.tasks.retrieval import KEYS, VALUES
-    from interp.zoo.vocab import zoo_filler, zoo_sets
+    from circuits.tasks.zoo_vocab import zoo_filler, zoo_sets
 
     o = dict(kwargs)
     if name == "induction":

@@ -8,6 +8,8 @@ Example:
 
 from typing import Any
 
+from interp.zoo import zoo_card
+
 TASK_NAMES = ("induction", "successor", "retrieval", "arithmetic", "ioi", "greater_than")
 """Every task name :func:`task_for` builds."""
 
@@ -31,10 +33,8 @@ def task_for(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> An
 
     if name not in TASK_NAMES:
         raise ValueError(f"unknown task {name!r}; expected one of {list(TASK_NAMES)}")
-    if str(model.spec).startswith("zoo:"):
-        from interp.zoo import zoo_card
-
-        card = zoo_card(model.spec.removeprefix("zoo:"))
+    if getattr(model, "zoo_name", None):
+        card = zoo_card(model.zoo_name)
         listed = {t["name"]: t.get("kwargs", {}) for t in card.get("tasks", [])}
         if name in listed:
             return tasks.zoo_task(model, name, dict(listed[name]), n_prompts=n_prompts, seed=seed)

@@ -36,6 +36,7 @@ Example:
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from jaxtyping import Float, Int
@@ -44,7 +45,7 @@ from tqdm.auto import tqdm
 
 from interp.checks import check_token_ids
 from interp.engine.metrics import Metric
-from interp.engine.patches import HEAD_SITES, Patch, check_cells
+from interp.engine.patches import HEAD_SITES, Patch, Stage, check_cells
 from interp.engine.trace import Trace, gather_metric_logits, metric_rows
 from interp.weights.canonical import ModelWeights
 from interp.weights.forward import activation, normalize, rotate
@@ -96,6 +97,22 @@ class _Patcher:
 def _repeat(x: Tensor, n: int) -> Tensor:
     """``n`` independent copies of ``x`` along a new leading axis."""
     return x.unsqueeze(0).repeat(n, *([1] * x.ndim))
+
+
+class Plan(NamedTuple):
+    """Where a cell's computation starts; cells with the same plan run together as one batch.
+
+    Attributes:
+        layer: The first block the cell's patches change.
+        stage: Where inside that block (the earliest patched site).
+        first_pos: The first position any patch changes (earlier positions reuse the base run).
+        start_rows: The positions the start block recomputes.
+    """
+
+    layer: int
+    stage: Stage
+    first_pos: int
+    start_rows: tuple[int, ...]
 
 
 class Engine:
@@ -264,20 +281,20 @@ class Engine:
         x_rows = x if q_sel is None else x[:, :, q_sel]
         return self._tail(layer, x_rows, self._attn_from_z(layer, z), q_pos, hook, record), q_pos
 
-    def _start_block(self, layer: int, stage: int, rows: Tensor, base: Trace, c: int, hook: Hook) -> Tensor:
+    def _start_block(self, layer: int, stage: Stage, rows: Tensor, base: Trace, c: int, hook: Hook) -> Tensor:
         """Block ``layer`` entered at ``stage`` (after resid_pre) from the base cache, at ``rows`` only."""
         n = base.n_pos
         all_pos = torch.arange(n, device=self.device)
         x_rows = base.act(layer, "resid_pre")[:, rows].unsqueeze(0)
-        if stage <= 3:
-            if stage == 1:
+        if stage <= Stage.HEAD_OUTPUT:
+            if stage == Stage.QUERY_KEY_VALUE:
                 q = hook(layer, "q", _repeat(base.act(layer, "q")[:, rows], c), rows)
                 k = hook(layer, "k", _repeat(base.act(layer, "k"), c), all_pos)
                 v = hook(layer, "v", _repeat(base.act(layer, "v"), c), all_pos)
                 z = self._attend(
                     layer, self._rotate(q, rows), rows, self._rotate(k, all_pos), v, all_pos, None, hook
                 )
-            elif stage == 2:
+            elif stage == Stage.PATTERN:
                 pattern = hook(layer, "pattern", _repeat(base.act(layer, "pattern")[:, :, rows], c), rows)
                 pg = pattern.unflatten(2, (self.n_kv, self.group))
                 z = torch.einsum("cbgjrt,btge->cbrgje", pg, base.act(layer, "v")).flatten(3, 4)
@@ -286,18 +303,18 @@ class Engine:
                 z = _repeat(base.act(layer, "z")[:, rows], c)
             z = hook(layer, "z", z, rows)
             attn_out = self._attn_from_z(layer, z)
-        elif stage == 4:
+        elif stage == Stage.ATTENTION_OUTPUT:
             attn_out = _repeat(base.act(layer, "attn_out")[:, rows], c)
-        if stage <= 4:
+        if stage <= Stage.ATTENTION_OUTPUT:
             return self._tail(layer, x_rows, attn_out, rows, hook, None)
-        if stage == 5:
+        if stage == Stage.RESID_MID:
             mid = hook(layer, "resid_mid", _repeat(base.act(layer, "resid_mid")[:, rows], c), rows)
             mlp_in = self._ln("ln2", layer, x_rows if self.w.parallel_attn_mlp else mid)
             mlp_out = self._mlp(layer, mlp_in)
         else:
             mid = base.act(layer, "resid_mid")[:, rows].unsqueeze(0)
             mlp_out = _repeat(base.act(layer, "mlp_out")[:, rows], c)
-        if stage <= 6:
+        if stage <= Stage.MLP_OUTPUT:
             mlp_out = hook(layer, "mlp_out", mlp_out, rows)
             return hook(layer, "resid_post", mid + mlp_out, rows)
         return hook(layer, "resid_post", _repeat(base.act(layer, "resid_post")[:, rows], c), rows)
@@ -347,8 +364,8 @@ class Engine:
         """The per-prompt metric of an unpatched traced run."""
         return metric.evaluate(self.metric_logits(trace, metric), trace.batch)
 
-    def _plan(self, cell: Sequence[Patch], n: int) -> tuple:
-        """Where a cell's computation starts: (layer, stage, first position, rows of the start block)."""
+    def _plan(self, cell: Sequence[Patch], n: int) -> "Plan":
+        """Where a cell's computation starts (cells with equal plans run as one batch)."""
         for p in cell:
             if not 0 <= p.layer < self.n_layers:
                 raise ValueError(
@@ -365,14 +382,14 @@ class Engine:
         start = [p for p in cell if p.layer == layer]
         stage = min(p.stage for p in start)
         p0 = 0 if any(p.pos is None for p in cell) else min(p.pos for p in cell)
-        if stage == 0:
-            return layer, 0, p0, tuple(range(p0, n))
+        if stage == Stage.BLOCK_INPUT:
+            return Plan(layer, Stage.BLOCK_INPUT, p0, tuple(range(p0, n)))
         if any(p.pos is None for p in start):
-            return layer, stage, p0, tuple(range(n))
+            return Plan(layer, stage, p0, tuple(range(n)))
         rows: set[int] = set()
         for p in start:
             rows |= set(range(p.pos, n)) if p.site in ("k", "v") else {p.pos}
-        return layer, stage, p0, tuple(sorted(rows))
+        return Plan(layer, stage, p0, tuple(sorted(rows)))
 
     def _cell_bytes(self, batch: int, n: int) -> int:
         w = self.w
@@ -405,7 +422,7 @@ class Engine:
         vocab = None if metric.vocab is None else metric.vocab.to(self.device)
         base_logits = self._unembed(base.final[:, rows_u].unsqueeze(0), vocab)
         out = torch.empty(len(cells), b, device=self.device)
-        groups: dict[tuple, list[int]] = defaultdict(list)
+        groups: dict[Plan, list[int]] = defaultdict(list)
         for i, cell in enumerate(cells):
             if cell:
                 groups[self._plan(cell, n)].append(i)
@@ -425,7 +442,7 @@ class Engine:
         return out
 
     def _run_chunk(
-        self, base: Trace, cells: list[Sequence[Patch]], key: tuple, rows_u: list[int], vocab: Tensor | None
+        self, base: Trace, cells: list[Sequence[Patch]], key: "Plan", rows_u: list[int], vocab: Tensor | None
     ) -> Tensor:
         layer0, stage, p0, start_rows = key
         c, n, dev = len(cells), base.n_pos, self.device
@@ -434,7 +451,7 @@ class Engine:
         metric_set = set(rows_u)
         cur: Tensor | None = None  # [c, b, rows, d] at positions cur_pos
         cur_pos: list[int] = []
-        if stage > 0:
+        if stage > Stage.BLOCK_INPUT:
             rows = list(start_rows) if layer0 < last else [r for r in start_rows if r in metric_set]
             if rows:
                 cur = self._start_block(layer0, stage, torch.tensor(rows, device=dev), base, c, hook)

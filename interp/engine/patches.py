@@ -20,6 +20,7 @@ pattern               ``blocks.L.attn.hook_pattern``   ``[b, dest, src]`` / ``[b
 """
 
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Literal
 
 from torch import Tensor
@@ -27,50 +28,79 @@ from torch import Tensor
 Site = Literal["resid_pre", "q", "k", "v", "pattern", "z", "attn_out", "resid_mid", "mlp_out", "resid_post"]
 """Where a patch acts, in the order a block computes them."""
 
-SITES: tuple[str, ...] = (
-    "resid_pre",
-    "q",
-    "k",
-    "v",
-    "pattern",
-    "z",
-    "attn_out",
-    "resid_mid",
-    "mlp_out",
-    "resid_post",
-)
-HEAD_SITES = ("q", "k", "v", "pattern", "z")
-STAGE = {
-    "resid_pre": 0,
-    "q": 1,
-    "k": 1,
-    "v": 1,
-    "pattern": 2,
-    "z": 3,
-    "attn_out": 4,
-    "resid_mid": 5,
-    "mlp_out": 6,
-    "resid_post": 7,
+
+class Stage(IntEnum):
+    """Where inside a block a site sits; a patch at one stage leaves the earlier stages unchanged, so
+    the engine enters the block there from the base run's cache."""
+
+    BLOCK_INPUT = 0
+    """The residual stream entering the block (``resid_pre``)."""
+    QUERY_KEY_VALUE = 1
+    """The attention inputs (``q``, ``k``, ``v``)."""
+    PATTERN = 2
+    """The attention pattern."""
+    HEAD_OUTPUT = 3
+    """Each head's attention-weighted values (``z``)."""
+    ATTENTION_OUTPUT = 4
+    """The attention sublayer's output (``attn_out``)."""
+    RESID_MID = 5
+    """The residual stream between attention and MLP."""
+    MLP_OUTPUT = 6
+    """The MLP's output (``mlp_out``)."""
+    BLOCK_OUTPUT = 7
+    """The residual stream leaving the block (``resid_post``)."""
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    """One patching site: its stage inside a block, its TransformerLens hook, and whether it is per head."""
+
+    name: str
+    stage: Stage
+    hook: str
+    per_head: bool = False
+
+
+SITE_SPECS: dict[str, SiteSpec] = {
+    spec.name: spec
+    for spec in (
+        SiteSpec("resid_pre", Stage.BLOCK_INPUT, "blocks.{layer}.hook_resid_pre"),
+        SiteSpec("q", Stage.QUERY_KEY_VALUE, "blocks.{layer}.attn.hook_q", per_head=True),
+        SiteSpec("k", Stage.QUERY_KEY_VALUE, "blocks.{layer}.attn.hook_k", per_head=True),
+        SiteSpec("v", Stage.QUERY_KEY_VALUE, "blocks.{layer}.attn.hook_v", per_head=True),
+        SiteSpec("pattern", Stage.PATTERN, "blocks.{layer}.attn.hook_pattern", per_head=True),
+        SiteSpec("z", Stage.HEAD_OUTPUT, "blocks.{layer}.attn.hook_z", per_head=True),
+        SiteSpec("attn_out", Stage.ATTENTION_OUTPUT, "blocks.{layer}.hook_attn_out"),
+        SiteSpec("resid_mid", Stage.RESID_MID, "blocks.{layer}.hook_resid_mid"),
+        SiteSpec("mlp_out", Stage.MLP_OUTPUT, "blocks.{layer}.hook_mlp_out"),
+        SiteSpec("resid_post", Stage.BLOCK_OUTPUT, "blocks.{layer}.hook_resid_post"),
+    )
 }
+"""Every patching site, in the order a block computes them: the one table the others derive from."""
+
+SITES: tuple[str, ...] = tuple(SITE_SPECS)
+HEAD_SITES = tuple(name for name, spec in SITE_SPECS.items() if spec.per_head)
+STAGE = {name: spec.stage for name, spec in SITE_SPECS.items()}
 """The order of sites inside a block: a patch at stage s leaves stages < s unchanged."""
 
-HOOK_NAMES = {
-    "resid_pre": "blocks.{layer}.hook_resid_pre",
-    "resid_mid": "blocks.{layer}.hook_resid_mid",
-    "resid_post": "blocks.{layer}.hook_resid_post",
-    "attn_out": "blocks.{layer}.hook_attn_out",
-    "mlp_out": "blocks.{layer}.hook_mlp_out",
-    "q": "blocks.{layer}.attn.hook_q",
-    "k": "blocks.{layer}.attn.hook_k",
-    "v": "blocks.{layer}.attn.hook_v",
-    "z": "blocks.{layer}.attn.hook_z",
-    "pattern": "blocks.{layer}.attn.hook_pattern",
+READ_ONLY_HOOKS = {
+    "result": "blocks.{layer}.attn.hook_result",
+    "mlp_post": "blocks.{layer}.mlp.hook_post",
 }
-"""The TransformerLens hook holding each site."""
+"""Hooks methods read that are not patching sites: per-head outputs (with ``set_use_attn_result``)
+and the MLP's hidden activations."""
+
+HOOK_NAMES = {name: spec.hook for name, spec in SITE_SPECS.items()} | READ_ONLY_HOOKS
+"""The TransformerLens hook holding each site (and each read-only activation)."""
 
 
 def hook_name(layer: int, site: str) -> str:
-    """``hook_name(3, "z") -> "blocks.3.attn.hook_z"``."""
+    """The TransformerLens hook name of ``site`` in block ``layer``: every hook name is built here.
+
+    ``hook_name(3, "z") -> "blocks.3.attn.hook_z"``.
+    """
+    if site not in HOOK_NAMES:
+        raise ValueError(f"unknown activation site {site!r}; expected one of {list(HOOK_NAMES)}")
     return HOOK_NAMES[site].format(layer=layer)
 
 
@@ -101,7 +131,7 @@ class Patch:
             raise ValueError(f"patch site {self.site!r} {need}, got head={self.head}")
 
     @property
-    def stage(self) -> int:
+    def stage(self) -> Stage:
         return STAGE[self.site]
 
 

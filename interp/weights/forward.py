@@ -16,6 +16,7 @@ Example:
 """
 
 import math
+from typing import Literal
 
 import einops
 import torch
@@ -122,3 +123,24 @@ def forward(w: ModelWeights, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, 
         resid = resid + attn_out + mlp(w, layer, mlp_in)
     final = normalize(resid, w.ln_final_w, w.ln_final_b, w.norm_eps)
     return final @ w.W_U + w.b_U
+
+
+EffectiveEmbedding = Literal["mlp0", "raw", "resid"]
+"""``mlp0``: MLP0's output on the raw embeddings (Gould et al.). ``raw``: the embeddings themselves.
+``resid`` (the default): their sum, the residual stream after block 0 for a lone token (attention
+and position aside), which is what a later head reads; in small models trained from scratch the
+embedding itself can carry the increment."""
+
+
+def effective_embeddings(
+    w: ModelWeights, token_ids: Int[Tensor, " n"], embedding: EffectiveEmbedding = "resid"
+) -> Float[Tensor, "n d_model"]:
+    """The representation a head reads for each token (see :data:`EffectiveEmbedding`)."""
+    x = w.W_E[token_ids]
+    if embedding == "raw":
+        return x
+    if embedding not in ("mlp0", "resid"):
+        raise ValueError(f"unknown effective embedding {embedding!r}; expected 'mlp0', 'raw' or 'resid'")
+    ln2_b = w.ln2_b[0] if w.ln2_b is not None else None
+    out = mlp(w, 0, normalize(x[None], w.ln2_w[0], ln2_b, w.norm_eps))[0]
+    return out if embedding == "mlp0" else x + out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from interp import cli
+from circuits.cli import main as cli
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -30,7 +30,7 @@ def test_readme_command_runs(line, tmp_path, monkeypatch, capsys):
 
 
 def test_the_demo_finds_and_reports_the_organisms_heads(tmp_path, monkeypatch, capsys):
-    from interp import demo
+    from circuits.cli import demo
 
     monkeypatch.chdir(tmp_path)
     assert demo.main() == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from interp import cli
+from circuits.cli import main as cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"

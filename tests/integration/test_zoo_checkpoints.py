@@ -11,10 +11,10 @@ import torch
 
 from circuits.ablation import ablation_hooks
 from circuits.tasks import zoo_task
+from circuits.zoo.verify import parse_label
 from interp import load_model
 from interp.zoo import zoo_names
 from interp.zoo.registry import zoo_card
-from interp.zoo.verify import parse_label
 
 ZOO = ("induction-2l", "successor-2l", "arithmetic", "organism")
 ACCURACY_TOL = 0.02

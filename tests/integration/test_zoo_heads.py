@@ -1,6 +1,6 @@
 """Acceptance: on every zoo card, each finder recovers the card's heads of its kind.
 
-The cards were made by ``interp.zoo.verify`` from single-head mean ablation and attention patterns,
+The cards were made by ``circuits.zoo.verify`` from single-head mean ablation and attention patterns,
 never by these finders. A kind the card claims no heads for (not learned, or no head of that kind)
 must get none from the finder either. Precision and recall must both reach 0.9 at the finder's
 default threshold.

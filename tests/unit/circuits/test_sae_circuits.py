@@ -226,7 +226,7 @@ def test_solved_mask_errors():
 
 def test_discover_gives_the_sae_finder_the_tasks_negatives_and_solved_prompts(monkeypatch):
     from circuits import evaluation
-    from circuits.commands import discover_scores
+    from circuits.evidence import discover_scores
 
     model = tiny_model("gpt2")
     task = _half_solved_task(model)

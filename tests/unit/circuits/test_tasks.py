@@ -22,9 +22,9 @@ from circuits.tasks import (
 from circuits.tasks.retrieval import HAYSTACK, KEYS, VALUES, haystack_sentences
 from circuits.tasks.token_sets import ORDINAL_SETS
 from circuits.tasks.tokens import word_tokens
+from circuits.tasks.zoo_vocab import zoo_filler
 from interp import load_model
 from interp.testing import tiny_model
-from interp.zoo.vocab import zoo_filler
 
 FILL = zoo_filler()
 
@@ -32,8 +32,8 @@ FILL = zoo_filler()
 @pytest.fixture(scope="module")
 def word_model():
     """A tiny random GPT-2 over the zoo's word vocabulary (digits, set members, filler words)."""
-    from interp.zoo.train import RECIPES, build_model
-    from interp.zoo.vocab import zoo_tokenizer
+    from circuits.tasks.zoo_vocab import zoo_tokenizer
+    from circuits.zoo.train import RECIPES, build_model
 
     recipe = replace(RECIPES["organism"], n_layers=1, d_mlp=16, attn_only_layers=())
     return load_model(build_model(recipe), tokenizer=zoo_tokenizer(), device="cpu")
@@ -146,7 +146,7 @@ def test_successor_list_form_on_word_vocabulary(word_model):
 
 
 def test_successor_recall_form(word_model):
-    from interp.zoo.vocab import zoo_filler
+    from circuits.tasks.zoo_vocab import zoo_filler
 
     task = successor_task(
         word_model, sets=("days", "ordinals"), form="recall", filler=zoo_filler(), seq_len=10
@@ -159,7 +159,7 @@ def test_successor_recall_form(word_model):
 
 
 def test_successor_marked_form(word_model):
-    from interp.zoo.vocab import zoo_filler
+    from circuits.tasks.zoo_vocab import zoo_filler
 
     sets = ("days", "ordinals", "letters")
     task = successor_task(word_model, sets=sets, form="marked", filler=zoo_filler(), seq_len=12, n_prompts=40)

@@ -5,9 +5,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from circuits.cli.main import UsageError, parse_heads
 from interp import load_model
 from interp.checks import DTYPE_NAMES, check_count, check_token_ids, resolve_device, resolve_dtype
-from interp.cli import UsageError, parse_heads
 from interp.engine import Engine
 from interp.testing import save_tiny_checkpoint, tiny_model
 

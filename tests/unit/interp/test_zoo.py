@@ -5,10 +5,11 @@ import json
 import pytest
 import torch
 
+from circuits.tasks.zoo_vocab import zoo_tokenizer, zoo_words
+from circuits.zoo import RECIPES, train
+from circuits.zoo.train import TaskSampler, build_model
 from interp import load_model
-from interp.zoo import RECIPES, ZOO_DIR, train, zoo_card, zoo_names, zoo_path
-from interp.zoo.train import TaskSampler, build_model
-from interp.zoo.vocab import zoo_tokenizer, zoo_words
+from interp.zoo import ZOO_DIR, zoo_card, zoo_names, zoo_path
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -74,7 +75,7 @@ def test_digit_drops_read_each_result_digit_undiluted():
 
     import pandas as pd
 
-    from interp.zoo.verify import digit_drops
+    from circuits.zoo.verify import digit_drops
 
     task = SimpleNamespace(metadata=pd.DataFrame({"digit": [0, 0, 1, 1, 2, 2]}))
     base = torch.ones(6), torch.tensor([4.0, 4.0, 2.0, 2.0, -1.0, -1.0])

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from interp.cli import EXIT_CODES, main
+from circuits.cli.main import EXIT_CODES, main
 from interp.testing import save_tiny_checkpoint
 
 BAD_INPUT, METHOD_FAILED = EXIT_CODES["bad input"], EXIT_CODES["method failed"]

@@ -2,7 +2,7 @@
 
 import json
 
-from interp.cli import main
+from circuits.cli.main import main
 from interp.testing import save_tiny_checkpoint
 
 
@@ -77,7 +77,7 @@ def test_unknown_head_kind_exits_two_with_the_kind_named(tmp_path, capsys):
 def test_head_lists_parse_or_name_the_bad_item():
     import pytest
 
-    from interp.cli import UsageError, parse_heads
+    from circuits.cli.main import UsageError, parse_heads
 
     assert parse_heads("L5H1, l6h9") == [(5, 1), (6, 9)]
     with pytest.raises(UsageError, match="malformed head 'L5-H1'"):
@@ -127,7 +127,7 @@ def test_heads_by_default_skips_kinds_the_tokenizer_cannot_express(tmp_path, cap
 def test_ablation_evidence_draws_a_control_only_when_enough_heads_are_left():
     import torch
 
-    from circuits.commands import ablation_evidence
+    from circuits.evidence import ablation_evidence
     from circuits.heads import HeadScores
     from interp.testing import tiny_model
 
@@ -142,7 +142,7 @@ def test_ablation_evidence_draws_a_control_only_when_enough_heads_are_left():
 def test_digit_figure_has_one_row_per_result_digit_and_one_column_per_head():
     import pandas as pd
 
-    from circuits.commands import digit_figure
+    from circuits.cli.commands import digit_figure
 
     df = pd.DataFrame(
         {
@@ -161,7 +161,7 @@ def test_digit_figure_has_one_row_per_result_digit_and_one_column_per_head():
 def test_the_heads_table_groups_kinds_and_says_why_a_high_scorer_is_not_a_head():
     import torch
 
-    from circuits.commands import heads_table
+    from circuits.cli.commands import heads_table
     from circuits.heads import HeadScores
 
     scores = HeadScores.concat(

@@ -15,10 +15,10 @@ Writes nothing outside ``out/demo/``.
 import sys
 from pathlib import Path
 
-from interp import cli
+from circuits.cli import main as cli
 from interp.zoo import zoo_names
 
-LLAMA2C = Path(__file__).resolve().parents[2] / "shared" / "models" / "llama2c" / "stories260K.bin"
+LLAMA2C = Path(__file__).resolve().parents[3] / "shared" / "models" / "llama2c" / "stories260K.bin"
 OUT = Path("out/demo")
 
 

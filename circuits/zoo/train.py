@@ -4,7 +4,7 @@ Each zoo model has one frozen :class:`Recipe`: architecture, task mixture (with 
 task formats), steps, learning rate, batch and seed. :func:`train` rebuilds the model
 from its recipe on CPU in minutes, saves a Hugging Face checkpoint (``GPT2LMHeadModel``,
 float32 safetensors) with the zoo's word tokenizer beside it, and writes the card by
-calling :func:`interp.zoo.verify.verify`.
+calling :func:`circuits.zoo.verify.verify`.
 
 Design choices (see DESIGN.md, "Lessons from training organisms"):
 
@@ -226,7 +226,7 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
     """A freshly initialised ``GPT2LMHeadModel`` for ``recipe`` (attention-only MLPs zeroed, frozen)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from interp.zoo.vocab import zoo_words
+    from circuits.tasks.zoo_vocab import zoo_words
 
     torch.manual_seed(recipe.seed)
     cfg = GPT2Config(
@@ -260,7 +260,7 @@ class TaskSampler:
 
     def __init__(self, spec: TaskSpec, rng: np.random.Generator):
         from circuits.tasks.retrieval import KEYS, VALUES
-        from interp.zoo.vocab import zoo_filler, zoo_sets, zoo_words
+        from circuits.tasks.zoo_vocab import zoo_filler, zoo_sets, zoo_words
 
         self.spec, self.rng = spec, rng
         ids = {w: i for i, w in enumerate(zoo_words())}
@@ -347,7 +347,7 @@ def train(
         name: A key of :data:`RECIPES`.
         out_dir: Where to save (default ``data/zoo/NAME``).
         steps: Override the recipe's number of steps (for smoke tests).
-        verify: Write the card from ablation evidence (:func:`interp.zoo.verify.verify`);
+        verify: Write the card from ablation evidence (:func:`circuits.zoo.verify.verify`);
             otherwise write a card with the recipe and training log only.
         progress: Show a progress bar.
         device: Where to train (the recipes are meant for CPU; other devices give slightly
@@ -359,7 +359,7 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    from interp.zoo.vocab import zoo_tokenizer
+    from circuits.tasks.zoo_vocab import zoo_tokenizer
 
     if recipe is None and name not in RECIPES:
         raise ValueError(f"unknown zoo recipe {name!r}; expected one of {sorted(RECIPES)}")
@@ -439,14 +439,14 @@ def train(
         zoo_tokenizer(staging)
         (staging / "card.json").write_text(json.dumps(card, indent=1, default=list))
     if verify:
-        from interp.zoo.verify import verify as run_verify
+        from circuits.zoo.verify import verify as run_verify
 
         run_verify(out)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m interp.zoo.train NAME [--steps N] [--out DIR] [--no-verify]``."""
+    """``python -m circuits.zoo.train NAME [--steps N] [--out DIR] [--no-verify]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

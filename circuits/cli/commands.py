@@ -1,6 +1,6 @@
 """What each ``interp`` subcommand does: build the task, call the method, write its results.
 
-The parser, configuration and exit codes live in :mod:`interp.cli`; this module
+The parser, configuration and exit codes live in :mod:`circuits.cli.main`; this module
 holds the commands themselves. Every command writes CSV and JSON into
 ``args.out`` and, with ``args.report``, a self-contained HTML report. Nothing
 here computes what a method does not already return.
@@ -13,26 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
+from circuits.evidence import (
+    TASK_OF_KIND,
+    ablation_evidence,
+    build_task,
+    discover_scores,
+    patching_circuits,
+    task_metric,
+)
 from circuits.heads import KINDS, HeadScores, find_heads, head_name
 from circuits.report import Report, attention_figure, provenance
-from circuits.tasks import Task
-from circuits.tasks.registry import TASK_NAMES, task_for
+from circuits.tasks.registry import TASK_NAMES
 from interp.files import commit_files
 
 GENERIC_TASKS = TASK_NAMES
 """Task names every command's ``--task`` accepts."""
-
-TASK_OF_KIND = {
-    "previous_token": "induction",
-    "duplicate_token": "induction",
-    "induction": "induction",
-    "successor": "successor",
-    "retrieval": "retrieval",
-    "arithmetic": "arithmetic",
-}
-"""The task whose ablation tests each head kind."""
 
 SWEEPS = {
     "heads": ("z", False),
@@ -42,18 +38,6 @@ SWEEPS = {
     "mlp": ("mlp_out", True),
 }
 """``interp patch --sweep`` choices: the activation site and whether to sweep positions."""
-
-
-def build_task(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> Task:
-    """Task ``name`` for ``model`` (see :func:`circuits.tasks.registry.task_for`)."""
-    return task_for(model, name, n_prompts=n_prompts, seed=seed)
-
-
-def task_metric(task: Task):
-    """The task's logit difference as an engine metric, read at each prompt's own position."""
-    from interp.engine import logit_diff
-
-    return logit_diff(task.answer_tokens, task.wrong_tokens, task.positions[:, None])
 
 
 class Outputs:
@@ -83,52 +67,6 @@ class Outputs:
 
 def say(text: str) -> None:
     sys.stdout.write(text.rstrip("\n") + "\n")
-
-
-def ablation_evidence(model: Any, scores: HeadScores, *, seed: int = 0, n_prompts: int = 64) -> list[Any]:
-    """For each kind with heads, mean-ablate them on the kind's task against random head sets (none when
-    the kind's heads outnumber the heads outside them)."""
-    from circuits.ablation import ablation_study
-
-    results = []
-    for kind in scores.kinds:
-        heads = scores.heads(kind)
-        task_name = TASK_OF_KIND.get(kind)
-        if not heads or task_name is None:
-            continue
-        try:
-            task = build_task(model, task_name, n_prompts=n_prompts, seed=seed + 1)
-        except ValueError:
-            continue  # the model cannot express this kind's task
-        others = model.n_layers * model.n_heads - len(heads)
-        n_random = 5 if len(heads) <= others else 0  # a control needs as many heads outside the set
-        result = ablation_study(
-            model, heads, task.clean_tokens, task.accuracy, mode="mean", n_random=n_random, seed=seed
-        )
-        result.df.insert(0, "kind", kind)
-        results.append(result)
-    return results
-
-
-def patching_circuits(
-    model: Any, scores: HeadScores, *, seed: int = 0, n_prompts: int = 64, keep: float = 0.2
-) -> list[tuple[str, HeadScores]]:
-    """For each task whose kinds have heads, per-head activation patching and the circuit it finds.
-
-    The circuit keeps heads whose patching effect reaches ``keep`` of the largest, as
-    ``interp discover --method patching`` does.
-    """
-    circuits = []
-    tasks = dict.fromkeys(TASK_OF_KIND[k] for k in scores.kinds if k in TASK_OF_KIND and scores.heads(k))
-    for task_name in tasks:
-        try:
-            task = build_task(model, task_name, n_prompts=n_prompts, seed=seed + 3)
-        except ValueError:
-            continue
-        importance = discover_scores(model, task, "patching")
-        threshold = float(importance.max()) * keep
-        circuits.append((task_name, HeadScores.from_grid(f"circuit_{task_name}", importance, threshold)))
-    return circuits
 
 
 def digit_figure(df: pd.DataFrame, columns: list[str]) -> Any:
@@ -345,22 +283,6 @@ def cmd_patch(args: Any, model: Any) -> int:
     return finish(outputs, args)
 
 
-DISCOVERY_METHODS = {"patching": "activation_patching", "eap": "eap", "eap-ig": "eap_ig", "sae": "sae"}
-"""``interp discover --method`` choices and the finder each names in :data:`circuits.evaluation.FINDERS`."""
-
-
-def discover_scores(model: Any, task: Task, method: str) -> torch.Tensor:
-    """Per-head importance ``[layer, head]`` for the task, by ``method``."""
-    from circuits.circuit_tasks import circuit_task
-    from circuits.evaluation import FINDERS
-
-    if method not in DISCOVERY_METHODS:
-        raise ValueError(f"unknown discovery method {method!r}; expected one of {list(DISCOVERY_METHODS)}")
-    # Only the SAE finder reads which prompts the model solves (its positives); measuring it costs a pass.
-    found = circuit_task(task, [], metric=task_metric(task), model=model if method == "sae" else None)
-    return torch.as_tensor(FINDERS[DISCOVERY_METHODS[method]](model, found)).float().cpu()
-
-
 def cmd_discover(args: Any, model: Any) -> int:
     outputs = Outputs(args.out)
     start = time.perf_counter()
@@ -464,7 +386,7 @@ def cmd_zoo(args: Any) -> int:
             rows.append({"name": name, "description": card.get("description", ""), "accuracy": accuracy})
         say(pd.DataFrame(rows).to_string(index=False) if rows else "(no zoo models)")
         return 0
-    from interp.zoo import train
+    from circuits.zoo import train
 
     if not args.name:
         raise ValueError("interp zoo train needs a model name, e.g. interp zoo train induction-2l")

@@ -4,10 +4,12 @@ Importing the toolkit imports torch and transformers, which takes a few seconds;
 time would print Python's traceback. These functions import the command line only once they
 can catch the interrupt, then answer it as the command line does: one line, exit code 130.
 
-``python -m interp.console demo`` runs the demo; ``python -m interp.console ARGS`` is ``interp ARGS``.
+``python -m circuits.cli.console demo`` runs the demo; ``python -m circuits.cli.console ARGS`` is
+``interp ARGS``.
 """
 
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -44,12 +46,12 @@ def interrupts_watched() -> Iterator[threading.Event]:
 
 def main() -> int:
     """The ``interp`` command."""
-    return _run("interp", "interp.cli")
+    return _run("interp", "circuits.cli.main")
 
 
 def demo() -> int:
     """``make demo``: find and report the heads of the best offline model."""
-    return _run("interp demo", "interp.demo")
+    return _run("interp demo", "circuits.cli.demo")
 
 
 def _run(name: str, module: str) -> int:
@@ -59,10 +61,15 @@ def _run(name: str, module: str) -> int:
         except BaseException:
             if not interrupted.is_set():
                 raise
-            entry = None  # Ctrl-C during start-up; later ones are answered by the command itself
-        if entry is None:
+        # A library may swallow the interrupt during its import and be left half-imported: an
+        # interrupt seen at any point of start-up ends the run here.
+        if interrupted.is_set():
             sys.stderr.write(f"{name}: interrupted\n")
-            return INTERRUPTED
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Nothing has been written yet; exit at once, before a library that swallowed the
+            # interrupt half-way through its import can re-raise it while Python shuts down.
+            os._exit(INTERRUPTED)
     return entry()
 
 

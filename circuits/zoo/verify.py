@@ -31,7 +31,7 @@ For each task a zoo model was trained on, :func:`verify`:
 No head-finder code is used: the roles come from ablation and patterns alone.
 
 Example:
-    >>> head_label(1, 2)
+    >>> head_name(1, 2)
     'L1H2'
 """
 
@@ -45,6 +45,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from circuits.heads.scores import head_name
+from interp.engine.patches import hook_name
 from interp.files import commit_files
 
 HALF = 0.45
@@ -73,11 +75,6 @@ BACKUP_PATTERN_MIN = 0.5
 with no effect of its own, the pattern must hold most of its attention."""
 
 
-def head_label(layer: int, head: int) -> str:
-    """``L{layer}H{head}``."""
-    return f"L{layer}H{head}"
-
-
 def parse_label(label: str) -> tuple[int, int]:
     """``(layer, head)`` of ``"L1H2"``."""
     layer, head = label[1:].split("H")
@@ -89,20 +86,20 @@ def mean_ablation_hooks(
 ) -> list[tuple[str, Any]]:
     """Hooks replacing each head's ``hook_z`` by its per-position mean over ``reference_tokens``."""
     layers = sorted({layer for layer, _ in heads})
-    names = [f"blocks.{layer}.attn.hook_z" for layer in layers]
+    names = [hook_name(layer, "z") for layer in layers]
     with torch.no_grad():
         _, cache = model.run_with_cache(reference_tokens, names_filter=names)
     hooks = []
     for layer in layers:
         hs = [h for ll, h in heads if ll == layer]
-        mean = cache[f"blocks.{layer}.attn.hook_z"].mean(0, keepdim=True)
+        mean = cache[hook_name(layer, "z")].mean(0, keepdim=True)
 
         def hook(z, hook, hs=hs, mean=mean):
             z = z.clone()
             z[:, :, hs] = mean[:, : z.shape[1], hs].expand(z.shape[0], -1, -1, -1)
             return z
 
-        hooks.append((f"blocks.{layer}.attn.hook_z", hook))
+        hooks.append((hook_name(layer, "z"), hook))
     return hooks
 
 
@@ -158,7 +155,7 @@ def _targets(task, model) -> dict[str, Int[Tensor, " batch"] | Tensor]:
 
 def pattern_scores(model, task) -> pd.DataFrame:
     """Per head, attention from the metric position to each role's target (and to the previous token)."""
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.n_layers)]
+    names = [hook_name(layer, "pattern") for layer in range(model.n_layers)]
     with torch.no_grad():
         _, cache = model.run_with_cache(task.clean_tokens, names_filter=names)
     idx = torch.arange(len(task))
@@ -186,10 +183,10 @@ def pattern_scores(model, task) -> pd.DataFrame:
 def successor_direct(model, task, layer: int, head: int) -> float:
     """Share of prompts where the head's output, through ``ln_final`` scale and ``W_U``, ranks the
     successor first among the members of the prompt's set."""
-    from interp.zoo.vocab import zoo_sets
+    from circuits.tasks.zoo_vocab import zoo_sets
 
     w = model.weights
-    names = [f"blocks.{layer}.attn.hook_z", "ln_final.hook_scale"]
+    names = [hook_name(layer, "z"), "ln_final.hook_scale"]
     with torch.no_grad():
         _, cache = model.run_with_cache(task.clean_tokens, names_filter=names)
     idx = torch.arange(len(task))
@@ -231,13 +228,13 @@ def backup_heads(
         candidates = [
             (int(r.layer), int(r.head))
             for r in single[~single["evidence"]].itertuples()
-            if head_label(int(r.layer), int(r.head)) not in roles and getattr(r, role) >= BACKUP_PATTERN_MIN
+            if head_name(int(r.layer), int(r.head)) not in roles and getattr(r, role) >= BACKUP_PATTERN_MIN
         ]
         if not candidates:
             continue
         alone = task_scores(model, task, reference.clean_tokens, heads)
         for head in candidates:
-            label = head_label(*head)
+            label = head_name(*head)
             if label in out:
                 continue
             both = task_scores(model, task, reference.clean_tokens, [*heads, head])
@@ -246,7 +243,7 @@ def backup_heads(
             if drop >= MIN_DROP or ld_drop >= MIN_LOGIT_DIFF_SHARE * base_ld:
                 out[label] = {
                     "role": role,
-                    "with": [head_label(*h) for h in heads],
+                    "with": [head_name(*h) for h in heads],
                     "accuracy_with_role_heads_ablated": alone["accuracy"],
                     "accuracy_with_both_ablated": both["accuracy"],
                     "logit_diff_drop_beyond": ld_drop,
@@ -294,7 +291,7 @@ def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
         if joint["accuracy"] <= HALF * base["accuracy"]:
             break
     sufficient = bool(chosen) and joint["accuracy"] <= 0.5 * base["accuracy"]
-    tried = [head_label(*h) for h in chosen]
+    tried = [head_name(*h) for h in chosen]
     if not sufficient:  # distributed: no small set of heads carries the task; claim none
         chosen = []
     roles = {}
@@ -308,7 +305,7 @@ def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
             role = task.name
         elif row["previous_token"] >= PATTERN_MIN:
             role = "previous_token"
-        roles[head_label(int(r.layer), int(r.head))] = role
+        roles[head_name(int(r.layer), int(r.head))] = role
     extra: dict[str, Any] = {"learned": base["accuracy"] >= MIN_LEARNED, "sufficient": sufficient}
     backups = backup_heads(model, task, reference, single, roles, base_ld)
     roles |= {label: b["role"] for label, b in backups.items()}
@@ -334,13 +331,13 @@ def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
     random_sets, random_acc = [], []
     for _ in range(N_RANDOM if chosen else 0):
         pick = [others[i] for i in rng.choice(len(others), size=len(chosen), replace=False)]
-        random_sets.append([head_label(*h) for h in pick])
+        random_sets.append([head_name(*h) for h in pick])
         random_acc.append(task_scores(model, task, reference.clean_tokens, pick)["accuracy"])
     return {
         "task": task.name,
         "baseline": base,
         "heads": roles,
-        "task_heads": [head_label(*h) for h in chosen],
+        "task_heads": [head_name(*h) for h in chosen],
         "joint_ablation": {"heads": tried, **joint},
         "role_ablation": role_ablation,
         "random_ablation": {"sets": random_sets, "accuracy": random_acc},
@@ -383,7 +380,7 @@ def verify(checkpoint: str | Path, *, n_prompts: int = EVAL_PROMPTS, seed: int =
         "evidence": results,
         "method": (
             "single-head mean ablation of hook_z (per-position mean over a reference batch of the task) "
-            "plus attention-pattern inspection at the metric position; see interp.zoo.verify"
+            "plus attention-pattern inspection at the metric position; see circuits.zoo.verify"
         ),
     }
     commit_files({folder / "card.json": json.dumps(card, indent=1), folder / "card.md": card_markdown(card)})
@@ -410,7 +407,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"{r['steps']} steps of AdamW (lr {r['lr']}, weight decay {r['weight_decay']}), batch {r['batch']}, "
         f"seed {r['seed']}, induction-only warm-up {r['induction_warmup']} steps; trained in "
         f"{card['training']['seconds']} s on {card['training']['threads']} CPU thread(s). "
-        f"Retrain: `python -m interp.zoo.train {card['name']}`.",
+        f"Retrain: `python -m circuits.zoo.train {card['name']}`.",
         "",
         "| task | weight | format |",
         "|---|---|---|",

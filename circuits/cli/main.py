@@ -28,7 +28,6 @@ cannot solve); 130 on Ctrl-C. Every error is one line on stderr.
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -41,8 +40,15 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from circuits.cli import commands
+from circuits.cli.console import interrupts_watched
+from circuits.evidence import DISCOVERY_METHODS
+from circuits.heads import KINDS
+from circuits.heads.scores import parse_head_name
+from interp import load_model
 from interp.checks import DTYPE_NAMES, resolve_device
-from interp.console import interrupts_watched
+from interp.files import check_writable
+from interp.zoo import zoo_names
 
 EXIT_CODES = {"ok": 0, "method failed": 1, "bad input": 2, "interrupted": 130}
 """What each exit code of ``interp`` means."""
@@ -68,10 +74,10 @@ def parse_heads(text: str) -> list[tuple[int, int]]:
     """``"L5H1,L6H9" -> [(5, 1), (6, 9)]``; anything else is a usage error naming the bad item."""
     heads = []
     for item in filter(None, (part.strip() for part in text.split(","))):
-        match = re.fullmatch(r"[Ll](\d+)[Hh](\d+)", item)
-        if not match:
-            raise UsageError(f"malformed head {item!r} in {text!r}; expected a list like L5H1,L6H9")
-        heads.append((int(match.group(1)), int(match.group(2))))
+        try:
+            heads.append(parse_head_name(item))
+        except ValueError:
+            raise UsageError(f"malformed head {item!r} in {text!r}; expected a list like L5H1,L6H9") from None
     if not heads:
         raise UsageError(f"no heads in {text!r}; expected a list like L5H1,L6H9")
     return heads
@@ -94,8 +100,6 @@ def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 def _load(args: argparse.Namespace):
     """The model ``args.model`` names; any failure to load it is bad input (exit 2)."""
-    from interp import load_model
-
     torch.manual_seed(args.seed if hasattr(args, "seed") else 0)
     try:
         return load_model(args.model, device=args.device, dtype=args.dtype)
@@ -116,8 +120,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def parse_kinds(text: str | None) -> list[str] | None:
     """``"induction,successor" -> ["induction", "successor"]``; an unknown kind is a usage error."""
-    from circuits.heads import KINDS
-
     if text is None:
         return None
     kinds = [k.strip() for k in str(text).split(",") if k.strip()]
@@ -128,15 +130,13 @@ def parse_kinds(text: str | None) -> list[str] | None:
 
 
 def _run(command: str):
-    """A parser default that checks the inputs, loads the model and calls ``circuits.commands.cmd_<command>``.
+    """A parser default that checks the inputs, loads the model and calls ``commands.cmd_<command>``.
 
     Everything a user typed is checked before the model loads or any sweep starts (exit 2 when
     bad); only what the method itself raises afterwards exits 1.
     """
 
     def run(args: argparse.Namespace) -> int:
-        from circuits import commands
-
         heads = parse_heads(args.heads) if command == "ablate" else None
         if command == "heads":
             args.kinds = parse_kinds(args.kinds)
@@ -154,8 +154,6 @@ def _run(command: str):
 
 
 def _check_output_paths(args: argparse.Namespace) -> None:
-    from interp.files import check_writable
-
     try:
         if getattr(args, "out", None) is not None:
             check_writable(args.out, folder=True)
@@ -166,9 +164,6 @@ def _check_output_paths(args: argparse.Namespace) -> None:
 
 
 def _zoo(args: argparse.Namespace) -> int:
-    from circuits.commands import cmd_zoo
-    from interp.zoo import zoo_names
-
     if args.action == "train":
         if not args.name:
             raise UsageError("interp zoo train needs a model name, e.g. interp zoo train induction-2l")
@@ -176,20 +171,17 @@ def _zoo(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown zoo model {args.name!r}; expected one of {', '.join(zoo_names())}")
         if args.out_dir is not None:
             _check_output_paths(argparse.Namespace(out=args.out_dir))
-    return cmd_zoo(args)
+    return commands.cmd_zoo(args)
 
 
 def _add_task_options(parser: argparse.ArgumentParser) -> None:
-    from circuits.commands import GENERIC_TASKS
-
-    parser.add_argument("--task", required=True, choices=list(GENERIC_TASKS), help="the task to run on")
+    parser.add_argument(
+        "--task", required=True, choices=list(commands.GENERIC_TASKS), help="the task to run on"
+    )
     parser.add_argument("--n-prompts", type=int, default=32, help="prompts sampled for the task")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from circuits.commands import DISCOVERY_METHODS, SWEEPS
-    from circuits.heads import KINDS
-
     parser = _Parser(
         prog="interp",
         description="Find and test the attention heads of transformer language models.",
@@ -217,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(patch)
     _add_output_options(patch, "patch")
     _add_task_options(patch)
-    patch.add_argument("--sweep", default="heads", choices=list(SWEEPS), help="what to patch")
+    patch.add_argument("--sweep", default="heads", choices=list(commands.SWEEPS), help="what to patch")
     patch.add_argument("--direction", default="denoising", choices=["denoising", "noising"])
     patch.add_argument("--top", type=int, default=10, help="cells to print")
     patch.set_defaults(func=_run("patch"))
