@@ -1,4 +1,4 @@
-"""Circuit-finding tasks with ground truth: any task as a :class:`~circuits.evaluation.CircuitTask`,
+"""Circuit-finding tasks with ground truth: any task as a :class:`~circuits.circuit_metrics.CircuitTask`,
 and the zoo's tasks with the heads their cards name.
 
 Example:
@@ -13,8 +13,10 @@ from typing import Any
 from torch import Tensor
 
 from circuits.ablation import Metric
-from circuits.evaluation import CircuitTask, FinderUnavailable, HeadLike, _import, parse_heads
+from circuits.circuit_finders import FinderUnavailable
+from circuits.circuit_metrics import CircuitTask, HeadLike, parse_heads
 from circuits.sae_circuits import solved_prompts
+from circuits.tasks import zoo_task
 from interp import HookedModel
 
 
@@ -160,7 +162,6 @@ def zoo_circuit_tasks(
         raise ValueError(f"unknown ground_truth {ground_truth!r}; expected 'roles' or 'task_heads'")
     if name not in zoo_names():
         raise FinderUnavailable(f"no zoo model {name!r}; present: {zoo_names()}")
-    make = _import("circuits.tasks", "zoo_task")
     card = zoo_card(name)
     model = load_model(f"zoo:{name}", device="cpu")
     tasks = []
@@ -172,6 +173,6 @@ def zoo_circuit_tasks(
             truth = list((card.get("task_heads") or {}).get(task_name, []))
         if not truth or len(truth) == model.n_layers * model.n_heads:
             continue
-        task = make(model, task_name, spec.get("kwargs") or {}, n_prompts=n_prompts, seed=seed + 1000 * k)
+        task = zoo_task(model, task_name, spec.get("kwargs") or {}, n_prompts=n_prompts, seed=seed + 1000 * k)
         tasks.append(circuit_task(task, truth, name=task_name, model=model))
     return model, tasks

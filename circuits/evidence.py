@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from circuits.ablation import AblationResult, ablation_study
+from circuits.circuit_finders import FINDERS
 from circuits.circuit_tasks import circuit_task
-from circuits.evaluation import FINDERS
 from circuits.heads import HEAD_KINDS, HeadScores
 from circuits.tasks import Task
 from circuits.tasks.registry import task_for
@@ -88,7 +88,8 @@ def patching_circuits(
 
 
 DISCOVERY_METHODS = {"patching": "activation_patching", "eap": "eap", "eap-ig": "eap_ig", "sae": "sae"}
-"""``interp discover --method`` choices and the finder each names in :data:`circuits.evaluation.FINDERS`."""
+"""``interp discover --method`` choices, each naming its finder in
+:data:`circuits.circuit_finders.FINDERS`."""
 
 
 def discover_scores(model: Any, task: Task, method: str) -> torch.Tensor:
