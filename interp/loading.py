@@ -13,6 +13,8 @@ import json
 import re
 import struct
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,20 +104,20 @@ def _from_pretrained(name_or_dir: str) -> tuple[torch.nn.Module, Any]:
     local = Path(name_or_dir).is_dir()
     if local:
         _check_checkpoint_dir(Path(name_or_dir))
-    try:
+    with _explained(
+        name_or_dir, local, "the tokenizer", "expected the tokenizer files save_pretrained writes"
+    ):
         tok = AutoTokenizer.from_pretrained(name_or_dir)
-    except Exception as err:
-        if not local:
-            raise OSError(
-                f"could not load {name_or_dir!r} as a Hugging Face checkpoint (a hub id needs the "
-                f"network or a local cache): {_first_line(err)}"
-            ) from err
-        raise ValueError(
-            f"could not load the tokenizer in {name_or_dir!r} ({_first_line(err)}); expected the "
-            "tokenizer files save_pretrained writes (tokenizer.json or a vocabulary file)"
-        ) from err
-    try:
+    with _explained(name_or_dir, local, "the weights", "the checkpoint may be truncated or corrupt"):
         hf_model = AutoModelForCausalLM.from_pretrained(name_or_dir, attn_implementation="eager")
+    return hf_model, tok
+
+
+@contextmanager
+def _explained(name_or_dir: str, local: bool, what: str, hint: str) -> Iterator[None]:
+    """Turn a loading failure into one line: the hub id or the folder, what failed, what to do."""
+    try:
+        yield
     except Exception as err:
         if not local:
             raise OSError(
@@ -123,10 +125,9 @@ def _from_pretrained(name_or_dir: str) -> tuple[torch.nn.Module, Any]:
                 f"network or a local cache): {_first_line(err)}"
             ) from err
         raise ValueError(
-            f"could not load the weights in {name_or_dir!r}: {_first_line(err)}; the checkpoint may be "
-            "truncated or corrupt: save it again with save_pretrained"
+            f"could not load {what} in {name_or_dir!r}: {_first_line(err)}; {hint} "
+            "(save it again with save_pretrained)"
         ) from err
-    return hf_model, tok
 
 
 WEIGHT_FILES = (

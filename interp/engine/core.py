@@ -38,6 +38,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+import einops
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
@@ -97,6 +98,31 @@ class _Patcher:
 def _repeat(x: Tensor, n: int) -> Tensor:
     """``n`` independent copies of ``x`` along a new leading axis."""
     return x.unsqueeze(0).repeat(n, *([1] * x.ndim))
+
+
+# Attention contractions, axes named: a cell's patched run (``cell``) of each prompt (``batch``);
+# queries grouped by the key-value head they read (``kv_head``, ``group``: grouped-query attention);
+# ``prefix``: cached keys and values of positions before the first patched one; without ``cell``,
+# a tensor of the base run shared by every cell.
+QUERY_KEY = (
+    "cell batch query kv_head group d_head, cell batch key kv_head d_head"
+    " -> cell batch kv_head group query key"
+)
+QUERY_PREFIX_KEY = (
+    "cell batch query kv_head group d_head, batch prefix kv_head d_head"
+    " -> cell batch kv_head group query prefix"
+)
+PATTERN_VALUE = (
+    "cell batch kv_head group query key, cell batch key kv_head d_head"
+    " -> cell batch query kv_head group d_head"
+)
+PATTERN_PREFIX_VALUE = (
+    "cell batch kv_head group query prefix, batch prefix kv_head d_head"
+    " -> cell batch query kv_head group d_head"
+)
+PATTERN_BASE_VALUE = (
+    "cell batch kv_head group query key, batch key kv_head d_head -> cell batch query kv_head group d_head"
+)
 
 
 class Plan(NamedTuple):
@@ -201,11 +227,19 @@ class Engine:
         c, b, r = q.shape[:3]
         kv, g = self.n_kv, self.group
         qg = q.unflatten(3, (kv, g))
-        scores = torch.einsum("cbrgje,cbtge->cbgjrt", qg, k)
+        scores = einops.einsum(
+            qg,
+            k,
+            QUERY_KEY,
+        )
         self.flops += 2.0 * c * b * r * k.shape[2] * self.n_heads * self.d_head
         if prefix is not None:
             k_pre, v_pre = prefix
-            pre_scores = torch.einsum("cbrgje,bpge->cbgjrp", qg, k_pre)
+            pre_scores = einops.einsum(
+                qg,
+                k_pre,
+                QUERY_PREFIX_KEY,
+            )
             self.flops += 2.0 * c * b * r * k_pre.shape[1] * self.n_heads * self.d_head
             scores = torch.cat([pre_scores, scores], -1)
         scores = scores * self.w.attn_scale
@@ -216,10 +250,18 @@ class Engine:
         pattern = scores.float().softmax(-1).to(q.dtype).flatten(2, 3)
         pattern = hook(layer, "pattern", pattern, q_pos)
         pg = pattern.unflatten(2, (kv, g))
-        z = torch.einsum("cbgjrt,cbtge->cbrgje", pg[..., n_pre:], v)
+        z = einops.einsum(
+            pg[..., n_pre:],
+            v,
+            PATTERN_VALUE,
+        )
         self.flops += 2.0 * c * b * r * v.shape[2] * self.n_heads * self.d_head
         if prefix is not None:
-            z = z + torch.einsum("cbgjrp,bpge->cbrgje", pg[..., :n_pre], prefix[1])
+            z = z + einops.einsum(
+                pg[..., :n_pre],
+                prefix[1],
+                PATTERN_PREFIX_VALUE,
+            )
             self.flops += 2.0 * c * b * r * n_pre * self.n_heads * self.d_head
         return z.flatten(3, 4)
 
@@ -297,7 +339,11 @@ class Engine:
             elif stage == Stage.PATTERN:
                 pattern = hook(layer, "pattern", _repeat(base.act(layer, "pattern")[:, :, rows], c), rows)
                 pg = pattern.unflatten(2, (self.n_kv, self.group))
-                z = torch.einsum("cbgjrt,btge->cbrgje", pg, base.act(layer, "v")).flatten(3, 4)
+                z = einops.einsum(
+                    pg,
+                    base.act(layer, "v"),
+                    PATTERN_BASE_VALUE,
+                ).flatten(3, 4)
                 self.flops += 2.0 * pattern[:, :, 0].numel() * self.d_head
             else:
                 z = _repeat(base.act(layer, "z")[:, rows], c)
