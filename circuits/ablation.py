@@ -36,15 +36,13 @@ from torch import Tensor
 from circuits.heads.scores import head_name
 from interp import HookedModel
 from interp.checks import check_count
+from interp.engine import MetricFn
 from interp.engine.patches import hook_name
 
 AblationMode = Literal["zero", "mean", "resample", "masking"]
 """How a head is removed: ``zero``, ``mean`` or ``resample``d output, or ``masking`` (uniform attention)."""
 
 ABLATION_MODES: tuple[AblationMode, ...] = ("zero", "mean", "resample", "masking")
-
-Metric = Callable[[Float[Tensor, "batch pos d_vocab"]], Float[Tensor, " batch"]]
-"""A function of the logits returning one value per prompt."""
 
 
 def check_heads(model: HookedModel, heads: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -58,7 +56,7 @@ def check_heads(model: HookedModel, heads: Sequence[tuple[int, int]]) -> list[tu
 
 
 def evaluate(
-    model: HookedModel, tokens: Tensor, metric: Metric, fwd_hooks: Sequence = ()
+    model: HookedModel, tokens: Tensor, metric: MetricFn, fwd_hooks: Sequence = ()
 ) -> Float[Tensor, " batch"]:
     """Run the model (with hooks) and apply ``metric``, checking it gives one value per prompt."""
     with torch.no_grad():
@@ -212,7 +210,7 @@ def ablation_study(
     model: HookedModel,
     heads: Sequence[tuple[int, int]],
     tokens: Int[Tensor, "batch pos"],
-    metric: Metric,
+    metric: MetricFn,
     *,
     mode: AblationMode = "mean",
     reference_tokens: Int[Tensor, "ref ref_pos"] | None = None,

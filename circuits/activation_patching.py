@@ -38,6 +38,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from circuits.ablation import AblationMode
 from circuits.results import PatchingResult
 from interp.engine import (
     DEFAULT_MEMORY_BUDGET,
@@ -70,10 +71,6 @@ __all__ = [
 
 Direction = Literal["denoising", "noising"]
 """``denoising``: clean values into the corrupted run. ``noising``: corrupted values into the clean run."""
-
-AblationKind = Literal["zero", "mean", "resample"]
-"""``zero``: replace with zeros. ``mean``: with the mean over reference prompts (per position).
-``resample``: with the activation on a randomly drawn reference prompt."""
 
 
 def check_pair(clean: Tensor, corrupted: Tensor) -> None:
@@ -266,7 +263,7 @@ def ablation(
     *,
     site: Site = "z",
     per_position: bool = False,
-    kind: AblationKind = "mean",
+    kind: AblationMode = "mean",
     reference: Int[Tensor, "ref pos"] | None = None,
     seed: int = 0,
     layers: Sequence[int] | None = None,
@@ -284,7 +281,9 @@ def ablation(
         site: What to ablate.
         per_position: Ablate one position at a time.
         kind: ``"zero"``, ``"mean"`` (over ``reference``, per position) or ``"resample"``
-            (each prompt takes the activation of a reference prompt drawn with ``seed``).
+            (each prompt takes the activation of a reference prompt drawn with ``seed``): the
+            modes of :data:`circuits.ablation.AblationMode` but ``"masking"``, which replaces no
+            activation (use :func:`circuits.ablation.ablation_study`).
         reference: Reference prompts for mean and resample ablation, the same length
             as ``tokens`` (default: ``tokens`` themselves).
         seed: Seed of the resample draw.

@@ -32,9 +32,10 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from circuits.ablation import Metric, ablation_hooks, evaluate
+from circuits.ablation import ablation_hooks, evaluate
 from circuits.heads.scores import HeadScores, head_name, parse_head_name
 from interp import HookedModel
+from interp.engine import MetricFn
 
 HeadLike = tuple[int, int] | Sequence[int] | str
 """A head as ``(layer, head)`` or ``"L1H2"``."""
@@ -184,7 +185,7 @@ def _ablated_mean(
     model: HookedModel,
     keep: Sequence[tuple[int, int]],
     tokens: Tensor,
-    metric: Metric,
+    metric: MetricFn,
     reference: Tensor | None,
 ) -> float:
     kept = set(keep)
@@ -207,7 +208,7 @@ def faithfulness(
     model: HookedModel,
     heads: Sequence[HeadLike],
     tokens: Int[Tensor, "batch pos"],
-    metric: Metric,
+    metric: MetricFn,
     *,
     reference_tokens: Int[Tensor, "ref ref_pos"] | None = None,
 ) -> Faithfulness:
@@ -239,7 +240,7 @@ def faithfulness_curve(
     model: HookedModel,
     scores: Float[Tensor, "layer head"] | HeadScores,
     tokens: Int[Tensor, "batch pos"],
-    metric: Metric,
+    metric: MetricFn,
     *,
     sizes: Sequence[int] | None = None,
     reference_tokens: Int[Tensor, "ref ref_pos"] | None = None,
@@ -308,7 +309,7 @@ class CircuitTask:
     name: str
     clean_tokens: Tensor
     corrupted_tokens: Tensor
-    metric: Metric
+    metric: MetricFn
     ground_truth: list[Any]
     reference_tokens: Tensor | None = None
     negative_tokens: Tensor | None = None

@@ -12,12 +12,12 @@ from typing import Any
 
 from torch import Tensor
 
-from circuits.ablation import Metric
 from circuits.circuit_finders import FinderUnavailable
 from circuits.circuit_metrics import CircuitTask, HeadLike, parse_heads
 from circuits.sae_circuits import solved_prompts
 from circuits.tasks import zoo_task
 from interp import HookedModel
+from interp.engine import Metric, MetricFn
 
 
 def ground_truth_from_card(
@@ -57,7 +57,7 @@ def circuit_task(
     task: Any,
     ground_truth: Sequence[HeadLike],
     *,
-    metric: str | Metric = "logit_diff",
+    metric: str | MetricFn = "logit_diff",
     name: str | None = None,
     model: HookedModel | None = None,
 ) -> CircuitTask:
@@ -83,9 +83,7 @@ def circuit_task(
             raise ValueError(f"task has no {attr}; expected a task with clean and corrupted prompts")
     positions = getattr(task, "positions", None)
     if isinstance(positions, Tensor) and isinstance(metric, str):
-        from interp.engine import Metric as EngineMetric
-
-        fn = EngineMetric(fn=fn, positions=positions.long().cpu()[:, None], name=metric)
+        fn = Metric(fn=fn, positions=positions.long().cpu()[:, None], name=metric)
     return CircuitTask(
         name=name or str(getattr(task, "name", type(task).__name__)),
         clean_tokens=task.clean_tokens,

@@ -27,6 +27,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from circuits.composition_scores import composition_scores
 from circuits.heads.scores import HeadScores
 from interp import HookedModel, ModelWeights
 from interp.engine.patches import hook_name
@@ -168,18 +169,11 @@ def k_composition_with(model: HookedModel, senders: Sequence[tuple[int, int]]) -
     ``‖W_OV^s W_QK^r^T‖_F / (‖W_OV^s‖_F ‖W_QK^r‖_F)``. Heads with no earlier
     sender get 0.
     """
-    w = model.weights
-    best = torch.zeros(w.n_layers, w.n_heads)
-    qk = w.W_QK  # [layer head d_model d_model]
-    qk_norm = qk.flatten(-2).norm(dim=-1)
+    grid = composition_scores(model.weights, ("K",)).grid("K")  # zero unless sender layer < receiver's
+    best = torch.zeros(model.n_layers, model.n_heads)
     for layer, head in senders:
         model.check_head(layer, head)
-        ov = w.W_OV[layer, head]
-        if layer + 1 >= w.n_layers:
-            continue
-        later = qk[layer + 1 :]
-        score = (ov @ later.transpose(-1, -2)).flatten(-2).norm(dim=-1) / (ov.norm() * qk_norm[layer + 1 :])
-        best[layer + 1 :] = torch.maximum(best[layer + 1 :], score.float().cpu())
+        best = torch.maximum(best, grid[layer, head].float().cpu())
     return best
 
 
