@@ -45,6 +45,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from circuits.ablation import ablation_hooks
 from circuits.heads.scores import head_name
 from interp.engine.patches import hook_name
 from interp.files import commit_files
@@ -81,35 +82,13 @@ def parse_label(label: str) -> tuple[int, int]:
     return int(layer), int(head)
 
 
-def mean_ablation_hooks(
-    model, heads: list[tuple[int, int]], reference_tokens: Int[Tensor, "batch pos"]
-) -> list[tuple[str, Any]]:
-    """Hooks replacing each head's ``hook_z`` by its per-position mean over ``reference_tokens``."""
-    layers = sorted({layer for layer, _ in heads})
-    names = [hook_name(layer, "z") for layer in layers]
-    with torch.no_grad():
-        _, cache = model.run_with_cache(reference_tokens, names_filter=names)
-    hooks = []
-    for layer in layers:
-        hs = [h for ll, h in heads if ll == layer]
-        mean = cache[hook_name(layer, "z")].mean(0, keepdim=True)
-
-        def hook(z, hook, hs=hs, mean=mean):
-            z = z.clone()
-            z[:, :, hs] = mean[:, : z.shape[1], hs].expand(z.shape[0], -1, -1, -1)
-            return z
-
-        hooks.append((hook_name(layer, "z"), hook))
-    return hooks
-
-
 def prompt_scores(
     model, task, reference_tokens: Tensor | None = None, heads=()
 ) -> tuple[Float[Tensor, " batch"], Float[Tensor, " batch"]]:
     """Per-prompt accuracy and logit difference of ``task``, with ``heads`` mean-ablated."""
     with torch.no_grad():
         if heads:
-            hooks = mean_ablation_hooks(model, list(heads), reference_tokens)
+            hooks = ablation_hooks(model, list(heads), "mean", task.clean_tokens, reference_tokens)
             logits = model.run_with_hooks(task.clean_tokens, fwd_hooks=hooks)
         else:
             logits = model.run(task.clean_tokens)
