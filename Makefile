@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m circuits.cli.console demo
+	$(PY) -c "import sys; from circuits.cli.console import demo; sys.exit(demo())"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -4,8 +4,11 @@ Importing the toolkit imports torch and transformers, which takes a few seconds;
 time would print Python's traceback. These functions import the command line only once they
 can catch the interrupt, then answer it as the command line does: one line, exit code 130.
 
-``python -m circuits.cli.console demo`` runs the demo; ``python -m circuits.cli.console ARGS`` is
-``interp ARGS``.
+The ``interp`` command and ``make demo`` call these from a small script, as console scripts do
+(``sys.exit(main())``). Run instead as ``python -m circuits.cli.console`` (which loads this module
+twice, as ``__main__`` and as itself), a Ctrl-C late in a run was seen now and then to end the
+process with Python's own unhandled-interrupt status (-2) after the command had answered it; the
+script form never did in the same tests. So this module has no ``__main__`` block.
 """
 
 import importlib
@@ -70,10 +73,12 @@ def _run(name: str, module: str) -> int:
             # Nothing has been written yet; exit at once, before a library that swallowed the
             # interrupt half-way through its import can re-raise it while Python shuts down.
             os._exit(INTERRUPTED)
-    return entry()
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["demo"]:
-        sys.exit(demo())
-    sys.exit(main())
+        try:
+            code = entry()
+        except KeyboardInterrupt:  # in the moment between the command's own handling and here
+            sys.stderr.write(f"{name}: interrupted\n")
+            code = INTERRUPTED
+    # The run is over and its outputs are whole: a Ctrl-C now must not turn into Python's
+    # KeyboardInterrupt (and exit status -2) while the interpreter shuts down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
