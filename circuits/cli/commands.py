@@ -14,7 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from circuits.ablation import ablation_study
+from circuits.activation_patching import activation_patching
+from circuits.composition_scores import composition_scores
 from circuits.evidence import (
+    KEEP,
     TASK_OF_KIND,
     ablation_evidence,
     build_task,
@@ -23,9 +27,13 @@ from circuits.evidence import (
     task_metric,
 )
 from circuits.heads import KINDS, HeadScores, find_heads, head_name
+from circuits.heads.induction import attention_patterns
+from circuits.logit_attribution import direct_logit_attribution
 from circuits.report import Report, attention_figure, provenance
 from circuits.tasks.registry import TASK_NAMES
+from circuits.zoo import train
 from interp.files import commit_files
+from interp.zoo import zoo_card, zoo_names
 
 GENERIC_TASKS = TASK_NAMES
 """Task names every command's ``--task`` accepts."""
@@ -59,6 +67,7 @@ class Outputs:
         )
 
     def report(self, path: str | Path, report: Report) -> None:
+        """The rendered report at ``path``."""
         self.files[Path(path)] = report.render()
 
     def commit(self) -> None:
@@ -98,8 +107,6 @@ def heads_report(
 ) -> Report:
     """The head-ablation report: provenance, score heatmaps, top heads, ablations, patching circuits,
     attention patterns."""
-    from circuits.heads.induction import attention_patterns
-
     report = Report(f"Attention heads of {model.spec}")
     report.add_table("Model and provenance", provenance(model, seed=seed, runtime_s=runtime_s))
     report.add_figure(
@@ -229,7 +236,7 @@ def cmd_heads(args: Any, model: Any) -> int:
             outputs.table(f"ablation_{row['kind']}", result.df, result.to_json())
         circuits = patching_circuits(model, scores, seed=args.seed)
         if circuits:
-            say("\nactivation patching circuits (heads restoring >= 20% of the largest effect):")
+            say(f"\nactivation patching circuits (heads restoring >= {KEEP:.0%} of the largest effect):")
         for task_name, circuit in circuits:
             say(f"  {task_name:>15}: {', '.join(head_name(*h) for h in circuit.heads()) or 'none'}")
         report = heads_report(
@@ -254,8 +261,6 @@ def finish(outputs: Outputs, args: Any) -> int:
 
 def cmd_patch(args: Any, model: Any) -> int:
     outputs = Outputs(args.out)
-    from circuits.activation_patching import activation_patching
-
     start = time.perf_counter()
     task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
     site, per_position = SWEEPS[args.sweep]
@@ -313,8 +318,6 @@ def cmd_discover(args: Any, model: Any) -> int:
 
 def cmd_ablate(args: Any, model: Any, heads: list[tuple[int, int]]) -> int:
     outputs = Outputs(args.out)
-    from circuits.ablation import ablation_study
-
     task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
     result = ablation_study(
         model,
@@ -338,8 +341,6 @@ def cmd_ablate(args: Any, model: Any, heads: list[tuple[int, int]]) -> int:
 
 def cmd_dla(args: Any, model: Any) -> int:
     outputs = Outputs(args.out)
-    from circuits.logit_attribution import direct_logit_attribution
-
     task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
     result = direct_logit_attribution(
         model,
@@ -361,8 +362,6 @@ def cmd_dla(args: Any, model: Any) -> int:
 
 def cmd_compose(args: Any, model: Any) -> int:
     outputs = Outputs(args.out)
-    from circuits.composition_scores import composition_scores
-
     modes = tuple(m.strip().upper() for m in args.modes.split(",") if m.strip())
     result = composition_scores(model, modes, fold_norm=args.fold_norm)
     outputs.table("composition", result.df, result.to_json())
@@ -376,8 +375,6 @@ def cmd_compose(args: Any, model: Any) -> int:
 
 
 def cmd_zoo(args: Any) -> int:
-    from interp.zoo import zoo_card, zoo_names
-
     if args.action == "list":
         rows = []
         for name in zoo_names():
@@ -386,10 +383,6 @@ def cmd_zoo(args: Any) -> int:
             rows.append({"name": name, "description": card.get("description", ""), "accuracy": accuracy})
         say(pd.DataFrame(rows).to_string(index=False) if rows else "(no zoo models)")
         return 0
-    from circuits.zoo import train
-
-    if not args.name:
-        raise ValueError("interp zoo train needs a model name, e.g. interp zoo train induction-2l")
     path = train(args.name, out_dir=args.out_dir, steps=args.steps)
     say(f"trained {args.name}: {path}")
     return 0

@@ -45,10 +45,10 @@ from circuits.cli.console import interrupts_watched
 from circuits.evidence import DISCOVERY_METHODS
 from circuits.heads import KINDS
 from circuits.heads.scores import parse_head_name
+from circuits.zoo import RECIPES
 from interp import load_model
 from interp.checks import DTYPE_NAMES, resolve_device
 from interp.files import check_writable
-from interp.zoo import zoo_names
 
 EXIT_CODES = {"ok": 0, "method failed": 1, "bad input": 2, "interrupted": 130}
 """What each exit code of ``interp`` means."""
@@ -167,8 +167,10 @@ def _zoo(args: argparse.Namespace) -> int:
     if args.action == "train":
         if not args.name:
             raise UsageError("interp zoo train needs a model name, e.g. interp zoo train induction-2l")
-        if args.name not in zoo_names():
-            raise UsageError(f"unknown zoo model {args.name!r}; expected one of {', '.join(zoo_names())}")
+        if args.name not in RECIPES:
+            raise UsageError(
+                f"unknown zoo recipe {args.name!r}; expected one of {', '.join(sorted(RECIPES))}"
+            )
         if args.out_dir is not None:
             _check_output_paths(argparse.Namespace(out=args.out_dir))
     return commands.cmd_zoo(args)

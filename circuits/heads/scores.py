@@ -139,10 +139,11 @@ class HeadScores:
         already below their threshold keep that as their reason.
         """
         mask = pd.Series(mask, index=self.df.index).astype(bool) & self.df["is_head"]
-        reasons = pd.Series(reasons, index=self.df.index) if not isinstance(reasons, str) else reasons
+        if not isinstance(reasons, str):
+            reasons = pd.Series(list(reasons), index=self.df.index)[mask]
         if REJECTED not in self.df.columns:
             self.df[REJECTED] = ""
-        self.df.loc[mask, REJECTED] = reasons[mask] if not isinstance(reasons, str) else reasons
+        self.df.loc[mask, REJECTED] = reasons
         self.df.loc[mask, "is_head"] = False
 
     def why_not(self) -> pd.Series:

@@ -86,7 +86,7 @@ CASES = [
     # The report path is checked before the model is even loaded, so it is named first.
     (["heads", "zoo:no-such-model", "--report", "{root}/a-file/r.html"], BAD_INPUT, "a-file"),
     (["zoo", "train"], BAD_INPUT, "needs a model name"),
-    (["zoo", "train", "banana"], BAD_INPUT, "unknown zoo model 'banana'"),
+    (["zoo", "train", "banana"], BAD_INPUT, "unknown zoo recipe 'banana'"),
     (["zoo", "fly"], BAD_INPUT, "invalid choice: 'fly'"),
     # Inputs that are fine, on a model the method cannot handle: the method fails, exit 1.
     (
