@@ -452,3 +452,24 @@ def _tidy(meta: list[dict[str, Any]], values: Tensor, positions: Tensor) -> pd.D
     df["pos"] = positions.tolist() * n_comp
     df["score"] = values.reshape(-1).tolist()
     return df
+
+
+def task_logit_attribution(
+    model: HookedModel, task: Any, granularity: Granularity = "head"
+) -> LogitAttribution:
+    """:func:`direct_logit_attribution` of a task's logit difference (answer minus wrong answer), read at
+    each prompt's own position.
+
+    Args:
+        model: The model.
+        task: A :class:`circuits.tasks.Task` (clean prompts, answers, wrong answers, positions).
+        granularity: How finely to split (see :data:`Granularity`).
+    """
+    return direct_logit_attribution(
+        model,
+        task.clean_tokens,
+        task.answer_tokens,
+        task.wrong_tokens,
+        position=task.positions,
+        granularity=granularity,
+    )

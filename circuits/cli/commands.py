@@ -28,7 +28,7 @@ from circuits.evidence import (
 )
 from circuits.heads import KINDS, HeadScores, find_heads, head_name
 from circuits.heads.induction import attention_patterns
-from circuits.logit_attribution import direct_logit_attribution
+from circuits.logit_attribution import task_logit_attribution
 from circuits.report import Report, attention_figure, provenance
 from circuits.tasks.registry import TASK_NAMES
 from circuits.zoo import train
@@ -342,14 +342,7 @@ def cmd_ablate(args: Any, model: Any, heads: list[tuple[int, int]]) -> int:
 def cmd_dla(args: Any, model: Any) -> int:
     outputs = Outputs(args.out)
     task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
-    result = direct_logit_attribution(
-        model,
-        task.clean_tokens,
-        task.answer_tokens,
-        task.wrong_tokens,
-        position=task.positions,
-        granularity=args.granularity,
-    )
+    result = task_logit_attribution(model, task, args.granularity)
     outputs.table(f"dla_{args.task}", result.df, result.to_json())
     say(result.top(args.top).to_string(index=False))
     if args.report:

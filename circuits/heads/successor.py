@@ -137,17 +137,9 @@ def token_sets_for(model: HookedModel, names: Sequence[str] | None = None) -> di
 def successor_behaviour(model: HookedModel, task) -> Float[Tensor, "layer head"]:
     """Does each head's own output raise the successor? Its direct logit attribution to the
     answer (the successor) minus the wrong answer, averaged over the task's prompts."""
-    from circuits.logit_attribution import direct_logit_attribution
+    from circuits.logit_attribution import task_logit_attribution
 
-    result = direct_logit_attribution(
-        model,
-        task.clean_tokens,
-        task.answer_tokens,
-        task.wrong_tokens,
-        position=task.positions,
-        granularity="head",
-    )
-    return torch.as_tensor(result.head_grid()).float()
+    return torch.as_tensor(task_logit_attribution(model, task, "head").head_grid()).float()
 
 
 def find_successor_heads(

@@ -146,3 +146,23 @@ def test_results_export(tokens):
     assert dla.top(3)["score"].abs().is_monotonic_decreasing
     assert dla.head_grid().shape == (2, 4)
     assert dla.plot().data and '"granularity": "head"' in dla.to_json()
+
+
+def test_task_logit_attribution_reads_each_prompts_own_position(model):
+    from circuits.logit_attribution import task_logit_attribution
+    from circuits.tasks import induction_task
+
+    task = induction_task(model, n_prompts=4, seed=0)
+    result = task_logit_attribution(model, task, "layer")
+    by_hand = direct_logit_attribution(
+        model,
+        task.clean_tokens,
+        task.answer_tokens,
+        task.wrong_tokens,
+        position=task.positions,
+        granularity="layer",
+    )
+    assert torch.allclose(
+        torch.as_tensor(result.df["score"].to_numpy()), torch.as_tensor(by_hand.df["score"].to_numpy())
+    )
+    assert torch.allclose(result.total, task.logit_diff(model.run(task.clean_tokens)).double(), atol=1e-4)
