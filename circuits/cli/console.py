@@ -1,8 +1,8 @@
 """Entry points of the ``interp`` command and the demo, safe to interrupt from the first moment.
 
 Importing the toolkit imports torch and transformers, which takes a few seconds; Ctrl-C in that
-time would print Python's traceback. These functions import the command line only once they
-can catch the interrupt, then answer it as the command line does: one line, exit code 130.
+time would print Python's traceback. These functions import the command line under a handler
+that answers the interrupt as the command line does (one line, exit code 130) without raising.
 
 The ``interp`` command and ``make demo`` call these from a small script, as console scripts do
 (``sys.exit(main())``). Run instead as ``python -m circuits.cli.console`` (which loads this module
@@ -58,21 +58,17 @@ def demo() -> int:
 
 
 def _run(name: str, module: str) -> int:
-    with interrupts_watched() as interrupted:
-        try:
-            entry = importlib.import_module(module).main
-        except BaseException:
-            if not interrupted.is_set():
-                raise
-        # A library may swallow the interrupt during its import and be left half-imported: an
-        # interrupt seen at any point of start-up ends the run here.
-        if interrupted.is_set():
-            sys.stderr.write(f"{name}: interrupted\n")
-            sys.stdout.flush()
-            sys.stderr.flush()
-            # Nothing has been written yet; exit at once, before a library that swallowed the
-            # interrupt half-way through its import can re-raise it while Python shuts down.
-            os._exit(INTERRUPTED)
+    # During start-up nothing has been written yet, so an interrupt ends the process from the
+    # signal handler itself. Raising KeyboardInterrupt there instead can land inside a C++
+    # extension's call back into Python (torch's import does this), where it cannot unwind and
+    # aborts the process (SIGABRT, status -6); a library may also swallow it half-way through
+    # an import and leave itself half-imported.
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: _exit_interrupted(name))
+    try:
+        entry = importlib.import_module(module).main
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with interrupts_watched():
         try:
             code = entry()
         except KeyboardInterrupt:  # in the moment between the command's own handling and here
@@ -82,3 +78,11 @@ def _run(name: str, module: str) -> int:
     # KeyboardInterrupt (and exit status -2) while the interpreter shuts down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code
+
+
+def _exit_interrupted(name: str) -> None:
+    """Say the run was interrupted and end the process now, exit code 130, writing nothing."""
+    sys.stderr.write(f"{name}: interrupted\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)
