@@ -135,9 +135,10 @@ def copying_scores(
 ) -> Float[Tensor, "layer head"]:
     """Olsson et al.'s copying score of every head's OV circuit, in [-1, 1].
 
-    For each sample token t: Δ = W_U · OV(x_t), restricted to the sample tokens,
+    For each sample token t: Δ = W_U · (g ⊙ OV(x_t)), restricted to the sample tokens,
     where x_t is t's embedding normalised like the head's input (norm weights
-    applied, biases ignored); ℓ = ReLU(Δ − mean Δ); r = ℓ[t] / Σ ℓ. The mean of r
+    applied, biases ignored) and g the final norm's weight, as TransformerLens folds it
+    into W_U; ℓ = ReLU(Δ − mean Δ); r = ℓ[t] / Σ ℓ. The mean of r
     over t is mapped linearly from [0, 0.5] to [−1, 1] (clipped), so a head
     that raises only the attended token scores 1 and a random head about −1.
 
@@ -155,7 +156,7 @@ def copying_scores(
     x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + w.norm_eps)
     x = x[None] * w.ln1_w[:, None, :]  # [layer, n, d_model]
     ov_out = torch.einsum("lnd,lhde->lhne", x, w.W_OV)  # [layer head n d_model]
-    delta = ov_out @ w.W_U[:, token_ids]  # [layer head n n]
+    delta = (ov_out * w.ln_final_w) @ w.W_U[:, token_ids]  # [layer head n n]
     ell = torch.relu(delta - delta.mean(-1, keepdim=True))
     diag = torch.diagonal(ell, dim1=-2, dim2=-1)
     ratio = diag / ell.sum(-1).clamp_min(1e-12)
