@@ -1,7 +1,9 @@
 """Causal evidence for head kinds and tasks: the analysis ``interp heads`` and ``interp discover`` run.
 
 - :func:`ablation_evidence`: each kind's heads mean-ablated together on the kind's task, against
-  random head sets of the same number (none when the heads outnumber the rest of the model);
+  random head sets of the same number (none when the heads outnumber the rest of the model), and
+  each head alone, marking the heads needed alone and the backup or redundant ones
+  (:func:`circuits.head_ablations.head_ablations`);
 - :func:`patching_circuits`: per-head activation patching on each task whose kinds have heads, and
   the circuit it finds;
 - :func:`discover_scores`: per-head importance for a task by any circuit finder.
@@ -13,9 +15,10 @@ from typing import Any
 
 import torch
 
-from circuits.ablation import AblationResult, ablation_study
+from circuits.ablation import AblationResult
 from circuits.circuit_finders import FINDERS
 from circuits.circuit_tasks import circuit_task
+from circuits.head_ablations import head_ablations
 from circuits.heads import HEAD_KINDS, HeadScores
 from circuits.tasks import Task
 from circuits.tasks.registry import task_for
@@ -26,6 +29,10 @@ N_RANDOM = 5
 
 KEEP = 0.2
 """A patching circuit keeps the heads whose effect reaches this share of the largest."""
+
+EVIDENCE_TOKENS = 8192
+"""At most this many prompt tokens (prompts x positions) per evidence task: long prompts (needles in
+haystacks of hundreds of tokens) get fewer of them, so the engine's cached run stays a few GiB."""
 
 TASK_OF_KIND = {name: kind.evidence_task for name, kind in HEAD_KINDS.items()}
 """The task whose ablation tests each head kind."""
@@ -44,8 +51,12 @@ def task_metric(task: Task):
 def ablation_evidence(
     model: Any, scores: HeadScores, *, seed: int = 0, n_prompts: int = 64
 ) -> list[AblationResult]:
-    """For each kind with heads, mean-ablate them on the kind's task against random head sets (none when
-    the kind's heads outnumber the heads outside them)."""
+    """For each kind with heads: mean-ablate them together on the kind's task against random head
+    sets (none when the kind's heads outnumber the heads outside them), and each head alone.
+
+    The metric is the task's accuracy. Each result's first row is the set, then one row per head
+    with its ``role`` (needed alone, backup or redundant, not needed).
+    """
     results = []
     for kind in scores.kinds:
         heads = scores.heads(kind)
@@ -53,17 +64,22 @@ def ablation_evidence(
         if not heads or task_name is None:
             continue
         try:
-            task = build_task(model, task_name, n_prompts=n_prompts, seed=seed + 1)
+            task = evidence_task(model, task_name, n_prompts=n_prompts, seed=seed + 1)
         except ValueError:
             continue  # the model cannot express this kind's task
         others = model.n_layers * model.n_heads - len(heads)
         n_random = N_RANDOM if len(heads) <= others else 0  # a control needs as many heads outside the set
-        result = ablation_study(
-            model, heads, task.clean_tokens, task.accuracy, mode="mean", n_random=n_random, seed=seed
-        )
+        result = head_ablations(model, heads, task, n_random=n_random, seed=seed)
         result.df.insert(0, "kind", kind)
         results.append(result)
     return results
+
+
+def evidence_task(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> Task:
+    """Task ``name`` with at most ``n_prompts`` prompts and :data:`EVIDENCE_TOKENS` tokens in all."""
+    task = build_task(model, name, n_prompts=n_prompts, seed=seed)
+    fits = max(8, EVIDENCE_TOKENS // max(1, task.clean_tokens.shape[1]))
+    return task.subset(torch.arange(min(len(task), fits))) if fits < len(task) else task
 
 
 def patching_circuits(

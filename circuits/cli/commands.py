@@ -143,7 +143,7 @@ def heads_report(
         report.add_figure(
             "Ablations with random-head controls",
             result.plot().update_layout(title=f"{kind}: task accuracy with its heads mean-ablated"),
-            caption=f"Baseline, the kind's heads ablated together, and {control}.",
+            caption=f"Baseline, the kind's heads ablated together and each alone, and for the set {control}.",
         )
     if ablations:
         report.add_table("Ablation numbers", pd.concat([r.df for r in ablations], ignore_index=True))
@@ -233,6 +233,12 @@ def cmd_heads(args: Any, model: Any) -> int:
                 f"  {row['kind']:>15}: {row['baseline']:.2f} -> {row['ablated']:.2f} with its heads ablated, "
                 + control
             )
+            alone = result.df.iloc[1:]
+            for role in ("needed alone", "backup or redundant"):
+                rows = alone[alone["role"] == role]
+                named = [f"{h} {a:.2f}" for h, a in zip(rows["heads"], rows["ablated"], strict=True)]
+                if named:
+                    say(f"  {'':>15}  {role} (accuracy with it ablated alone): {', '.join(named)}")
             outputs.table(f"ablation_{row['kind']}", result.df, result.to_json())
         circuits = patching_circuits(model, scores, seed=args.seed)
         if circuits:

@@ -134,9 +134,11 @@ def test_ablation_evidence_draws_a_control_only_when_enough_heads_are_left():
     model = tiny_model("gpt2")  # 2 layers x 4 heads
     few = HeadScores.from_grid("induction", torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0]]), 0.5)
     many = HeadScores.from_grid("induction", torch.tensor([[1.0, 1, 1, 0], [1.0, 1, 0, 0]]), 0.5)
-    assert ablation_evidence(model, few, n_prompts=8)[0].df["n_random"].item() == 5
+    two = ablation_evidence(model, few, n_prompts=8)[0].df
+    assert two["heads"].tolist() == ["L0H0,L1H0", "L0H0", "L1H0"]
+    assert two["n_random"].tolist() == [5, 0, 0]
     row = ablation_evidence(model, many, n_prompts=8)[0].df.iloc[0]
-    assert row["n_heads"] == 5 and row["n_random"] == 0
+    assert row["n_heads"] == 5 and row["n_random"] == 0 and row["role"] == "no control"
 
 
 def test_digit_figure_has_one_row_per_result_digit_and_one_column_per_head():
