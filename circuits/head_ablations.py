@@ -13,9 +13,10 @@ Roles (column ``role``):
 - the set's row: ``beats random`` when ablating the set lowers the metric below every random draw,
   ``within random`` when it does not, ``no control`` when no random set could be drawn;
 - each head's row: ``needed alone`` when ablating it alone lowers the metric by at least
-  :data:`NEEDED_DROP` of the baseline; otherwise ``backup or redundant`` when the set beats
-  random (the head scores high, is part of a set that matters, and is not needed alone), else
-  ``not needed``.
+  :data:`NEEDED_DROP` of the baseline and by more than :data:`N_SE` standard errors of the paired
+  per-prompt drop (``drop_se``: a few prompts flipping is not read as a need); otherwise
+  ``backup or redundant`` when the set beats random (the head scores high, is part of a set that
+  matters, and is not needed alone), else ``not needed``.
 
 The metric is higher-is-better (a task's accuracy, by default).
 
@@ -42,6 +43,9 @@ from interp.engine import Metric, Patch, accuracy, engine_for
 
 NEEDED_DROP = 0.1
 """A head is needed alone when ablating it alone lowers the metric by this share of the baseline."""
+
+N_SE = 2.0
+"""A single head's drop must exceed this many standard errors of its per-prompt drops."""
 
 ROLES = ("beats random", "within random", "no control", "needed alone", "backup or redundant", "not needed")
 """Every value of the ``role`` column."""
@@ -99,9 +103,13 @@ def head_ablations(
 
         sets = [heads, *([h] for h in heads), *randoms]
         cells = [[], *([mean_out(layer, head) for layer, head in s] for s in sets)]
-        values = engine.run(trace, cells, metric).mean(-1).cpu().tolist()
+        per_prompt = engine.run(trace, cells, metric).double().cpu()
+    values = per_prompt.mean(-1).tolist()
     baseline, together = values[0], values[1]
     alone, drawn = values[2 : 2 + len(heads)], values[2 + len(heads) :]
+    drops = per_prompt[:1] - per_prompt[2 : 2 + len(heads)]  # [head, batch]
+    n = drops.shape[1]
+    drop_se = (drops.std(-1) / n**0.5 if n > 1 else torch.full((len(heads),), float("inf"))).tolist()
     if drawn:
         set_role = "beats random" if together < min(drawn) else "within random"
     else:
@@ -110,12 +118,15 @@ def head_ablations(
     random_std = float(torch.tensor(drawn).std(unbiased=False)) if drawn else float("nan")
     label = ",".join(head_name(layer, head) for layer, head in heads)
     rows = [_row(label, len(heads), baseline, together, random_mean, random_std, len(drawn), set_role)]
-    for (layer, head), value in zip(heads, alone, strict=True):
-        if baseline - value >= NEEDED_DROP * abs(baseline) and baseline - value > 0:
+    rows[0]["drop_se"] = float("nan")
+    for (layer, head), value, se in zip(heads, alone, drop_se, strict=True):
+        drop = baseline - value
+        if drop > 0 and drop >= NEEDED_DROP * abs(baseline) and drop > N_SE * se:
             role = "needed alone"
         else:
             role = "backup or redundant" if set_role == "beats random" else "not needed"
-        rows.append(_row(head_name(layer, head), 1, baseline, value, float("nan"), float("nan"), 0, role))
+        row = _row(head_name(layer, head), 1, baseline, value, float("nan"), float("nan"), 0, role)
+        rows.append(row | {"drop_se": se})
     df = pd.DataFrame(rows)
     df["metric"] = metric.name
     return AblationResult(df, {label: drawn})

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from circuits.ablation import ablation_study
-from circuits.head_ablations import NEEDED_DROP, ROLES, head_ablations
+from circuits.head_ablations import N_SE, NEEDED_DROP, ROLES, head_ablations
 from circuits.tasks import induction_task
 from interp.engine import logit_diff
 from interp.testing import tiny_model
@@ -44,7 +44,8 @@ def test_roles_follow_the_numbers():
     draws = result.random_values[together["heads"]]
     assert (together["role"] == "beats random") == (together["ablated"] < min(draws))
     for _, row in alone.iterrows():
-        needed = row["baseline"] - row["ablated"] >= NEEDED_DROP * abs(row["baseline"]) > 0
+        drop = row["baseline"] - row["ablated"]
+        needed = drop >= NEEDED_DROP * abs(row["baseline"]) and drop > max(0.0, N_SE * row["drop_se"])
         assert (row["role"] == "needed alone") == needed
         if not needed:
             assert row["role"] == (
