@@ -3,7 +3,10 @@
 ``save_tiny_checkpoint(arch, folder)`` writes a small randomly initialised
 Hugging Face model and a word-level tokenizer (``<unk> <bos> <eos> <pad> t4 ... t{V-1}``) with
 ``save_pretrained``, so that loading goes through exactly the code path a hub
-or local checkpoint takes.
+or local checkpoint takes. ``piece_tokenizer(pieces)`` builds a SentencePiece-like
+tokenizer (word-start marker ``▁``, pieces with or without it) and
+``tiny_model_with(tokenizer)`` a tiny random GPT-2 over any tokenizer's vocabulary, for
+prompts that must be built from what a tokenizer can express.
 
 Example:
     >>> model = tiny_model("neox")
@@ -34,6 +37,60 @@ def word_tokenizer(vocab_size: int = TINY_VOCAB, folder: str | Path | None = Non
     from interp.word_tokenizer import SPECIALS, word_level_tokenizer
 
     return word_level_tokenizer([*SPECIALS, *(f"t{i}" for i in range(4, vocab_size))], folder)
+
+
+WORD_START = "\u2581"
+"""SentencePiece's word-start marker ``▁``, which stands for the space before a word."""
+
+
+def piece_tokenizer(pieces: list[str], folder: str | Path | None = None):
+    """A SentencePiece-like tokenizer over ``pieces``, saved and reloaded.
+
+    Ids 0-3 are ``<unk> <s> </s> ▁``; ``pieces`` follow in order. A piece that starts with
+    :data:`WORD_START` begins a word (``"▁Monday"`` is ``" Monday"``), others continue one
+    (``"3"``). As in SentencePiece (a Unigram model, ``▁`` put before the text), text on its own
+    starts with ``▁``, so ``"3"`` alone becomes ``▁ 3`` and only running text such as ``"+3"``
+    shows the bare piece. Text no piece spells is ``<unk>``. BOS is prepended.
+
+    Example:
+        >>> tok = piece_tokenizer(["3", "+", "\u2581Monday"])
+        >>> tok.convert_ids_to_tokens(tok("3+3 Monday")["input_ids"])
+        ['<s>', '▁', '3', '+', '3', '▁Monday']
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<s>", "</s>", WORD_START]
+    if len(set(pieces)) != len(pieces) or set(pieces) & set(specials):
+        raise ValueError(f"pieces must be distinct and none of {specials}; got {pieces}")
+    scores = [(p, 0.0) for p in specials[:3]] + [(WORD_START, -2.0)] + [(p, -1.0) for p in pieces]
+    core = Tokenizer(models.Unigram(scores, unk_id=0))
+    core.pre_tokenizer = pre_tokenizers.Metaspace(replacement=WORD_START, prepend_scheme="first")
+    core.decoder = decoders.Metaspace(replacement=WORD_START, prepend_scheme="first")
+    core.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    folder = Path(folder or tempfile.mkdtemp(prefix="interp-pieces-"))
+    tok.save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def tiny_model_with(tokenizer, n_ctx: int = 64, seed: int = 0):
+    """A tiny random GPT-2 :class:`~interp.HookedModel` (one layer of two heads) over ``tokenizer``."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from interp.loading import load_model
+
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        n_layer=1,
+        n_head=2,
+        n_embd=16,
+        n_positions=n_ctx,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return load_model(GPT2LMHeadModel(config).eval(), tokenizer=tokenizer, device="cpu")
 
 
 def tiny_hf_model(arch: TinyArch, seed: int = 0, n_ctx: int = 32) -> torch.nn.Module:

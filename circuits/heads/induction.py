@@ -29,6 +29,7 @@ from torch import Tensor
 
 from circuits.composition_scores import composition_scores
 from circuits.heads.scores import HeadScores
+from circuits.tasks.tokens import content_ids
 from interp import HookedModel, ModelWeights
 from interp.engine.patches import hook_name
 
@@ -183,8 +184,8 @@ def repeated_random_tokens(
 ) -> Int[Tensor, "batch pos"]:
     """Olsson et al.'s data: BOS, then ``span`` random tokens repeated ``repeats`` times.
 
-    Tokens are ordinary tokens (no special tokens), avoiding the rarest 10% at
-    the end of the vocabulary.
+    Tokens are ordinary tokens (no special tokens, no byte-fallback pieces: see
+    :func:`circuits.tasks.tokens.content_ids`), avoiding the rarest 10% at the end of the vocabulary.
     """
     length = 1 + span * repeats
     if length > model.n_ctx:
@@ -192,9 +193,9 @@ def repeated_random_tokens(
             f"span {span} x {repeats} repeats + BOS = {length} tokens; expected <= n_ctx={model.n_ctx}"
         )
     generator = torch.Generator().manual_seed(seed)
-    special = set(getattr(model.tokenizer, "all_special_ids", []) or [])
     limit = max(8, int(min(model.d_vocab, len(model.tokenizer)) * 0.9))
-    pool = torch.tensor([i for i in range(limit) if i not in special])
+    pool = torch.as_tensor(content_ids(model))
+    pool = pool[pool < limit]
     body = pool[torch.randint(0, len(pool), (n_prompts, span), generator=generator)].repeat(1, repeats)
     bos = model.tokenizer.bos_token_id if model.tokenizer.bos_token_id is not None else body[:, :1]
     bos = torch.as_tensor(bos).expand(n_prompts, 1) if not isinstance(bos, Tensor) else bos
