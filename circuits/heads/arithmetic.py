@@ -57,6 +57,7 @@ from torch import Tensor
 
 from circuits.heads.induction import attention_patterns
 from circuits.heads.scores import HeadScores
+from circuits.tasks.tokens import token_spellings
 from interp import HookedModel
 from interp.engine.patches import hook_name
 
@@ -312,11 +313,14 @@ def find_arithmetic_heads_for_task(
             prompts at once. A task without a ``digit`` column in its metadata is scored over all
             prompts.
     """
-    equals = model.to_single_token("=")
+    equals = token_spellings(model, "=")  # " =" or "=", whichever the task was written with
     clean = task.clean_tokens
-    is_equals = clean == equals
+    is_equals = torch.isin(clean, torch.tensor(equals, dtype=clean.dtype, device=clean.device))
     if not bool(is_equals.any(-1).all()):
-        raise ValueError("every arithmetic prompt needs an '=' token after its operands")
+        raise ValueError(
+            f"every arithmetic prompt needs an '=' token (one of {equals}) after its operands; "
+            f"{int((~is_equals.any(-1)).sum())} of {len(clean)} prompts have none"
+        )
     first_equals = is_equals.float().argmax(-1)
     start = (
         1

@@ -1,8 +1,10 @@
 """Arithmetic: multi-digit addition and subtraction with counterfactual operands.
 
 Prompts are written digit by digit, ``a1 a2 a3 + b1 b2 b3 = c1 c2 c3 c4``, each digit
-and operator one token (a leading space where the tokenizer wants one), with the
-result zero-padded to a fixed width (``n_digits + 1`` for addition, ``n_digits`` for
+and operator one token, all with a leading space where the tokenizer has every one so
+(GPT-2's ``" 3"``), else all bare (``"352+417=0769"`` where digits are split bare, as in
+SmolLM2 and llama2.c); only the operators the task uses are looked up. The
+result is zero-padded to a fixed width (``n_digits + 1`` for addition, ``n_digits`` for
 subtraction, where ``a >= b``). The metric reads one result digit per prompt: the
 position of the digit before it (``=`` for the first), earlier result digits given.
 The corrupted prompt has counterfactual operands (Zhang et al. 2024) chosen so that the
@@ -26,11 +28,14 @@ import numpy as np
 import pandas as pd
 
 from circuits.tasks.base import MetricName, Task, make_task
-from circuits.tasks.tokens import bos_ids, check_context, content_ids, word_tokens
+from circuits.tasks.tokens import bos_ids, check_context, content_ids, token_spellings, word_tokens
 from interp import HookedModel
 
 Operation = Literal["add", "sub", "mixed"]
 """``add``: a + b. ``sub``: a - b with a >= b. ``mixed``: either, half each."""
+
+OPERATORS: dict[str, tuple[str, ...]] = {"add": ("+",), "sub": ("-",), "mixed": ("+", "-")}
+"""The operators each operation writes (besides ``=``)."""
 
 
 def _digits(x: np.ndarray, width: int) -> np.ndarray:
@@ -118,11 +123,19 @@ def arithmetic_task(
     """Digit-by-digit addition or subtraction prompts for ``model``.
 
     Raises:
-        ValueError: A digit or operator the tokenizer cannot write as one token (named), or a
-            prompt longer than the context.
+        ValueError: A digit, or an operator the task uses (``-`` only for subtraction), that the
+            tokenizer cannot write as one token (named); an unknown operation; or a prompt longer than
+            the context.
     """
-    digits = np.array(word_tokens(model, [str(d) for d in range(10)], what="digit"))
-    plus, minus, equals = word_tokens(model, ["+", "-", "="], what="operator")
+    if operation not in OPERATORS:
+        raise ValueError(f"unknown operation {operation!r}; expected one of {list(OPERATORS)}")
+    operators = [*OPERATORS[operation], "="]
+    ids = word_tokens(
+        model, [*map(str, range(10)), *operators], what=["digit"] * 10 + ["operator"] * len(operators)
+    )
+    digits, symbol = np.array(ids[:10]), dict(zip(operators, ids[10:], strict=True))
+    # An operator the task does not use is never written; its id only fills the sampler's slot.
+    plus, minus, equals = symbol.get("+", symbol.get("-")), symbol.get("-", symbol.get("+")), symbol["="]
     bos = bos_ids(model)
     check_context(model, len(bos) + 3 * n_digits + 3, f"<{n_digits}-digit operands> = <result>")
     s = sample_arithmetic(
@@ -141,7 +154,8 @@ def arithmetic_task(
     # drawn per digit would vary token identity far more than ten digits do, and the SAE finder's codes
     # follow token identity: on the organism, three of its arithmetic heads then showed 11-29 codes in
     # negatives against 2 in positives, none of them unique to positives.
-    words = content_ids(model, exclude=[*digits.tolist(), plus, minus, equals])
+    symbols = [t for op in ("+", "-", "=") for t in token_spellings(model, op)]  # used or not
+    words = content_ids(model, exclude=[*ids, *symbols])
     negatives = s["tokens"].copy()
     operand_columns = [*range(n_digits), *range(n_digits + 1, 2 * n_digits + 1)]
     negatives[:, operand_columns] = np.random.default_rng([seed, 1]).choice(words)
