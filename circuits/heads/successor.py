@@ -41,8 +41,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from circuits.heads.scores import HeadScores
-from circuits.tasks.successor import set_ids
-from circuits.tasks.token_sets import ORDINAL_SETS
+from circuits.tasks import Task
+from circuits.tasks.successor import expressible_sets
 from interp import HookedModel, ModelWeights
 from interp.weights.forward import EffectiveEmbedding, effective_embeddings
 
@@ -58,14 +58,20 @@ class TokenSet:
         name: The set's name (``days``, ``numbers``, ...).
         token_ids: The tokens in order.
         cyclic: Whether the last member is followed by the first (days, months).
+        links: The (member, successor) index pairs to score, when not every consecutive pair
+            (a set read from a task's prompts: :func:`token_sets_from_task`).
     """
 
     name: str
     token_ids: tuple[int, ...]
     cyclic: bool = False
+    links: tuple[tuple[int, int], ...] | None = None
 
     def pairs(self) -> list[tuple[int, int]]:
-        """Indices (i, i+1) of consecutive members, including (last, first) when cyclic."""
+        """Indices (i, i+1) of consecutive members, including (last, first) when cyclic (or the
+        :attr:`links`, when given)."""
+        if self.links is not None:
+            return list(self.links)
         n = len(self.token_ids)
         pairs = [(i, i + 1) for i in range(n - 1)]
         return pairs + [(n - 1, 0)] if self.cyclic else pairs
@@ -111,25 +117,47 @@ def succession_scores(
 
 
 def token_sets_for(model: HookedModel, names: Sequence[str] | None = None) -> dict[str, TokenSet]:
-    """The ordinal sets among ``names`` (default: every set of :data:`ORDINAL_SETS`) that the model's
-    tokenizer expresses as single tokens.
+    """The ordinal sets among ``names`` (default: every set of
+    :data:`~circuits.tasks.token_sets.ORDINAL_SETS`) that the model's tokenizer expresses as single
+    tokens, with or without a leading space (a set that does not wrap around perhaps cut short: see
+    :func:`circuits.tasks.successor.expressible_sets`).
 
     Raises:
         ValueError: When the tokenizer expresses none of them.
     """
-    names = list(ORDINAL_SETS if names is None else names)
-    sets, refused = {}, []
-    for name in names:
-        try:
-            ids, cyclic = set_ids(model, [name])[name]
-        except ValueError as err:
-            refused.append(f"{name}: {err}")
-            continue
-        sets[name] = TokenSet(name=name, token_ids=tuple(ids), cyclic=cyclic)
-    if not sets:
-        raise ValueError(
-            f"the tokenizer expresses none of the ordinal sets {', '.join(names)} as single tokens; "
-            f"the first: {refused[0]}"
+    return {
+        name: TokenSet(name=name, token_ids=tuple(ids), cyclic=cyclic)
+        for name, (ids, cyclic) in expressible_sets(model, names).items()
+    }
+
+
+def token_sets_from_task(task: Task) -> dict[str, TokenSet]:
+    """The ordered sets a successor task asks about, one per value of its ``set`` metadata column
+    (one set named after the task without it).
+
+    A successor task's wrong answer is the member whose successor is the answer
+    (:func:`circuits.tasks.successor_task` in every form), so each prompt gives one consecutive
+    pair; a set's members are the tokens of its pairs, and only those pairs are scored.
+
+    Raises:
+        ValueError: A set with a single distinct token.
+    """
+    meta = task.metadata
+    labels = meta["set"].astype(str).tolist() if "set" in meta else [task.name] * len(task)
+    pairs: dict[str, dict[tuple[int, int], None]] = {}
+    for label, src, dst in zip(labels, task.wrong_tokens.tolist(), task.answer_tokens.tolist(), strict=True):
+        pairs.setdefault(label, {})[(int(src), int(dst))] = None
+    sets = {}
+    for label, links in pairs.items():
+        members = tuple(dict.fromkeys(t for pair in links for t in pair))
+        if len(members) < 2:
+            raise ValueError(
+                f"successor set {label!r} of task {task.name!r} has one distinct token {members}; expected "
+                "prompts whose answer (the successor) differs from their wrong token (the member before it)"
+            )
+        index = {t: i for i, t in enumerate(members)}
+        sets[label] = TokenSet(
+            name=label, token_ids=members, links=tuple((index[a], index[b]) for a, b in links)
         )
     return sets
 
@@ -150,6 +178,7 @@ def find_successor_heads(
     embedding: EffectiveEmbedding = "resid",
     seed: int = 0,
     behaviour: bool = True,
+    task: Task | None = None,
 ) -> HeadScores:
     """Score every head as a successor head: the mean succession score over the sets.
 
@@ -158,13 +187,19 @@ def find_successor_heads(
     ``behaviour``, ``successor_logit`` is each head's direct logit attribution
     to the successor over the wrong answer on successor prompts (positive: the
     head's output raises the successor), when the model can express the task.
+
+    Args:
+        task: The successor prompts of the behavioural check (default: the model's own, from
+            :func:`circuits.tasks.registry.task_for`, left out when its tokenizer cannot express them).
     """
     per_set = succession_scores(model, token_sets, embedding=embedding)
     grid = torch.stack(list(per_set.values())).mean(0)
     chance = sum(1 / len(s.token_ids) for s in token_sets.values()) / len(token_sets)
     evidence = {f"succession_{name}": scores for name, scores in per_set.items()}
     evidence["chance"] = torch.full_like(grid, chance)
-    if behaviour:
+    if behaviour and task is not None:
+        evidence["successor_logit"] = successor_behaviour(model, task)
+    elif behaviour:
         from circuits.tasks.registry import task_for
 
         try:

@@ -38,7 +38,7 @@ import pandas as pd
 
 from circuits.tasks.base import MetricName, Task, make_task
 from circuits.tasks.token_sets import ORDINAL_SETS, OrdinalSet
-from circuits.tasks.tokens import bos_ids, check_context, word_token, word_tokens
+from circuits.tasks.tokens import bos_ids, check_context, leading_tokens, word_token, word_tokens
 from interp import HookedModel
 
 SuccessorForm = Literal["list", "recall", "marked"]
@@ -46,15 +46,56 @@ SuccessorForm = Literal["list", "recall", "marked"]
 cue; answer its successor. ``marked``: ``cue X`` among filler and distractor members, then the cue."""
 
 
+MIN_MEMBERS = 5
+"""The fewest members a set cut short keeps: a list prompt shows three and asks the fourth, and its
+corrupted twin needs one more."""
+
+
 def set_ids(model: HookedModel, sets: Sequence[str]) -> dict[str, tuple[list[int], bool]]:
     """Token ids of each named set's members, refusing any member that is not a single token."""
     out = {}
     for name in sets:
-        if name not in ORDINAL_SETS:
-            raise ValueError(f"unknown token set {name!r}; expected one of {sorted(ORDINAL_SETS)}")
-        s = ORDINAL_SETS[name]
+        s = _ordinal_set(name)
         out[name] = (word_tokens(model, list(s.members), what=f"member of set {name!r}"), s.cyclic)
     return out
+
+
+def expressible_sets(
+    model: HookedModel, names: Sequence[str] | None = None
+) -> dict[str, tuple[list[int], bool]]:
+    """Token ids of each named set (default: every set of :data:`ORDINAL_SETS`) that the tokenizer
+    writes one token per member: the whole set, or for a set that does not wrap around the longest
+    run of its first members, when that has at least :data:`MIN_MEMBERS` (``numbers`` is 1-9 where
+    only single digits are one token). The rest are left out.
+
+    Raises:
+        ValueError: An unknown set name, or a tokenizer that expresses none of the sets (the first
+            set's reason named).
+    """
+    names = list(ORDINAL_SETS if names is None else names)
+    out, refused = {}, []
+    for name in names:
+        s = _ordinal_set(name)
+        ids = leading_tokens(model, s.members)
+        if len(ids) == len(s.members) or (not s.cyclic and len(ids) >= MIN_MEMBERS):
+            out[name] = (ids, s.cyclic)
+            continue
+        try:
+            word_tokens(model, s.members, what=f"member of set {name!r}")
+        except ValueError as err:
+            refused.append(f"{name}: {err}")
+    if not out:
+        raise ValueError(
+            f"the tokenizer expresses none of the ordinal sets {', '.join(names)} as single tokens; "
+            f"the first: {refused[0]}"
+        )
+    return out
+
+
+def _ordinal_set(name: str) -> OrdinalSet:
+    if name not in ORDINAL_SETS:
+        raise ValueError(f"unknown token set {name!r}; expected one of {sorted(ORDINAL_SETS)}")
+    return ORDINAL_SETS[name]
 
 
 def _blank(
@@ -142,7 +183,7 @@ def sample_marked(
 def successor_task(
     model: HookedModel,
     *,
-    sets: Sequence[str] = tuple(ORDINAL_SETS),
+    sets: Sequence[str] | None = None,
     form: SuccessorForm = "list",
     n_prompts: int = 64,
     n_shown: int = 3,
@@ -155,7 +196,9 @@ def successor_task(
     """Successor prompts for ``model``, drawn evenly from ``sets``.
 
     Args:
-        sets: Names of :data:`~circuits.tasks.token_sets.ORDINAL_SETS` to use.
+        sets: Names of :data:`~circuits.tasks.token_sets.ORDINAL_SETS` to use, every member one
+            token; default: the sets the tokenizer expresses (:func:`expressible_sets`, a set
+            perhaps cut short).
         form: ``list``, ``recall`` or ``marked`` (see the module docstring).
         n_shown: Members shown in a ``list`` prompt.
         seq_len: Filler words in a ``recall`` or ``marked`` prompt (members replace some of them).
@@ -166,7 +209,8 @@ def successor_task(
         ValueError: A member, filler word or cue that is not a single token, or a prompt
             longer than the context.
     """
-    ids = set_ids(model, sets)
+    ids = set_ids(model, sets) if sets is not None else expressible_sets(model)
+    sets = list(ids)
     bos = bos_ids(model)
     rng = np.random.default_rng(seed)
     if form in ("recall", "marked"):

@@ -117,3 +117,27 @@ def test_bad_sets_are_named(model):
         succession_scores(model, {"tiny": TokenSet(name="tiny", token_ids=(5,))})
     with pytest.raises(ValueError, match="token set 'big' has ids outside the vocabulary 0..63"):
         succession_scores(model, {"big": TokenSet(name="big", token_ids=(5, 64))})
+
+
+
+def test_sets_read_from_a_task_score_the_pairs_its_prompts_ask(model):
+    """A successor task's wrong token is the member before its answer; those pairs are what is scored."""
+    from circuits.heads.successor import token_sets_from_task
+    from circuits.tasks import make_task
+
+    ids = DAYS.token_ids
+
+    def task(members, answers):
+        prompts = [[1, ids[k]] for k in members]
+        wrong = [ids[k] for k in members]
+        return make_task("my_days", prompts, prompts, answers, wrong, [1] * len(members), [{}] * len(members))
+
+    picks = [0, 2, 6, 2]  # Monday, Wednesday, Sunday (wrapping to Monday), Wednesday again
+    sets = token_sets_from_task(task(picks, [ids[(k + 1) % 7] for k in picks]))
+    assert list(sets) == ["my_days"]  # no "set" column: one set named after the task
+    days = sets["my_days"]
+    links = [(days.token_ids[i], days.token_ids[j]) for i, j in days.pairs()]
+    assert links == [(ids[0], ids[1]), (ids[2], ids[3]), (ids[6], ids[0])]
+    assert succession_scores(model, sets, weights=incrementing_weights(model, DAYS))["my_days"][1, 3] == 1.0
+    with pytest.raises(ValueError, match="successor set 'my_days' of task 'my_days' has one distinct token"):
+        token_sets_from_task(task([0], [ids[0]]))
