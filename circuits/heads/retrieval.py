@@ -109,6 +109,11 @@ def greedy_decode_with_attention(
         plus the tokens generated so far), and a 0/1 mask of steps after a stop token.
     """
     tokens = model.check_tokens(tokens)
+    if tokens.shape[1] >= model.n_ctx:
+        raise ValueError(
+            f"prompts of {tokens.shape[1]} tokens leave no room to decode an answer; expected fewer than "
+            f"the model's context of {model.n_ctx} tokens"
+        )
     names = [hook_name(layer, "pattern") for layer in range(model.n_layers)]
     seq = tokens
     generated, argmaxes, stopped = [], [], []
@@ -207,6 +212,11 @@ def needle_inputs(task) -> tuple[list[Tensor], list[tuple[int, int]], list[list[
     The span is the needle's answer token (the first occurrence of the answer at
     or after the needle's start): the tokens a retrieval head copies.
     """
+    if "needle_pos" not in task.metadata:
+        raise ValueError(
+            f"task {task.name!r} has no 'needle_pos' metadata column; expected a retrieval task that "
+            "records where each needle starts (circuits.tasks.retrieval_task)"
+        )
     prompts, spans, answers = [], [], []
     for i in range(len(task)):
         tokens = task.clean_tokens[i, : int(task.positions[i]) + 1]

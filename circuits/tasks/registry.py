@@ -14,8 +14,13 @@ TASK_NAMES = ("induction", "successor", "retrieval", "arithmetic", "ioi", "great
 """Every task name :func:`task_for` builds."""
 
 RETRIEVAL_CONTEXT = 256
-"""Needle-in-a-haystack prompt length for models other than the zoo's (or the model's context, if
-shorter): long enough for real haystack text around the needle, short enough to decode on a CPU."""
+"""Needle-in-a-haystack prompt length for models other than the zoo's (or the model's context less
+:data:`ANSWER_ROOM`, if shorter): long enough for real haystack text around the needle, short enough
+to decode on a CPU."""
+
+ANSWER_ROOM = 8
+"""Context left free after a retrieval prompt, for the answer the retrieval finder decodes (up to 8
+tokens)."""
 
 
 def task_for(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> Any:
@@ -23,7 +28,10 @@ def task_for(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> An
 
     A zoo model (spec ``zoo:NAME``) gets the task in the format its card records,
     so prompts are in its training distribution; any other model gets the
-    generic generator's defaults (retrieval prompts of :data:`RETRIEVAL_CONTEXT` tokens).
+    generic generator's defaults, built from what its tokenizer expresses: retrieval prompts of
+    :data:`RETRIEVAL_CONTEXT` tokens with a needle sentence in English text, or token needles
+    (``form="tokens"``) where the tokenizer cannot write that sentence; the successor sets and the
+    digits and operators of a sum it writes as single tokens, with or without a leading space.
 
     Raises:
         ValueError: An unknown task name, a zoo model that was not trained on a zoo
@@ -41,6 +49,16 @@ def task_for(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> An
         if name in tasks.ZOO_TASKS:
             raise ValueError(f"{model.spec} was not trained on {name!r}; its tasks are {sorted(listed)}")
     if name == "retrieval":
-        context_len = min(RETRIEVAL_CONTEXT, int(model.n_ctx))
-        return tasks.retrieval_task(model, context_len=context_len, n_prompts=n_prompts, seed=seed)
+        context_len = min(RETRIEVAL_CONTEXT, int(model.n_ctx) - ANSWER_ROOM)
+        try:
+            return tasks.retrieval_task(model, context_len=context_len, n_prompts=n_prompts, seed=seed)
+        except ValueError as words:
+            try:
+                return tasks.retrieval_task(
+                    model, form="tokens", context_len=context_len, n_prompts=n_prompts, seed=seed
+                )
+            except ValueError as tokens:
+                raise ValueError(
+                    f"the tokenizer writes neither a needle sentence ({words}) nor token needles ({tokens})"
+                ) from tokens
     return getattr(tasks, f"{name}_task")(model, n_prompts=n_prompts, seed=seed)

@@ -15,6 +15,10 @@ The haystack is real public-domain English, Milton's *Areopagitica* shipped in
   holds another value ``V'`` in the asked needle, which is the wrong answer. This is
   multi-query associative recall: the value is found by matching the key, the copy-paste
   lookup of Wu et al.'s retrieval heads.
+- ``tokens`` (tokenizers without English words): the ``filler`` prompts on random tokens of the
+  vocabulary, drawn with the seed: keys, values, the question token and the filler are
+  disjoint sets of ordinary tokens. Wu et al.'s copy-paste score needs only that the needle's
+  tokens occur nowhere else, which it keeps.
 
 :func:`retrieval_grid` builds one task per context length, needle depths spread evenly
 within it (the depth of each prompt is in its metadata).
@@ -36,14 +40,23 @@ import numpy as np
 import pandas as pd
 
 from circuits.tasks.base import MetricName, Task, make_task
-from circuits.tasks.tokens import bos_ids, check_context, check_known, text_ids, word_tokens
+from circuits.tasks.tokens import (
+    bos_ids,
+    check_context,
+    check_known,
+    content_ids,
+    running_ids,
+    text_ids,
+    word_tokens,
+)
 from interp import HookedModel
 
 HAYSTACK = Path(__file__).resolve().parents[2] / "data" / "haystack" / "areopagitica.txt"
 """Milton's Areopagitica (public domain), the haystack text."""
 
-RetrievalForm = Literal["text", "filler"]
-"""``text``: English haystack and needle sentence. ``filler``: filler words, ``K V`` needles and ``? K``."""
+RetrievalForm = Literal["text", "filler", "tokens"]
+"""``text``: English haystack and needle sentence. ``filler``: filler words, ``K V`` needles and ``? K``.
+``tokens``: the ``filler`` form on random tokens of the vocabulary."""
 
 KEYS = (
     "garden river window castle forest bridge island mountain village tower harbor desert valley "
@@ -139,13 +152,15 @@ def retrieval_task(
     Args:
         context_len: Tokens per prompt, BOS and question included.
         depths: Needle depths in [0, 1], cycled over the prompts.
-        form: ``text`` or ``filler`` (see the module docstring).
-        keys, values: Needle keys and values (defaults :data:`KEYS`, :data:`VALUES`).
+        form: ``text``, ``filler`` or ``tokens`` (see the module docstring).
+        keys, values: Needle keys and values (defaults :data:`KEYS`, :data:`VALUES`; the ``tokens``
+            form draws as many tokens).
         filler: Filler words of the ``filler`` form (default: frequent haystack words).
 
     Raises:
         ValueError: A prompt longer than the context; a key, value or filler word the
-            tokenizer cannot express (one token each in the ``filler`` form).
+            tokenizer cannot express (one token each in the ``filler`` form); a vocabulary too
+            small for the ``tokens`` form.
     """
     keys, values = list(keys or KEYS), list(values or VALUES)
     if any(not 0 <= d <= 1 for d in depths):
@@ -153,18 +168,23 @@ def retrieval_task(
     bos = bos_ids(model)
     rng = np.random.default_rng(seed)
     depth = _spread(depths, n_prompts)
-    if form == "filler":
-        check_context(model, context_len, f"<{context_len - len(bos)} filler words> ? K")
-        fill = np.array(word_tokens(model, list(filler or haystack_words()), what="filler word"))
-        kid = np.array(word_tokens(model, keys, what="needle key"))
-        vid = np.array(word_tokens(model, values, what="needle value"))
-        (q_id,) = word_tokens(model, ["?"], what="question word")
+    if form in ("filler", "tokens"):
+        what = "words" if form == "filler" else "tokens"
+        check_context(model, context_len, f"<{context_len - len(bos)} filler {what}> ? K")
+        if form == "tokens":
+            fill, kid, vid, q_id = _vocabulary_needles(model, len(keys), len(values), seed)
+        else:
+            fill = np.array(word_tokens(model, list(filler or haystack_words()), what="filler word"))
+            kid = np.array(word_tokens(model, keys, what="needle key"))
+            vid = np.array(word_tokens(model, values, what="needle value"))
+            (q_id,) = word_tokens(model, ["?"], what="question word")
         s = sample_needles(rng, fill, kid, vid, q_id, n_prompts, context_len - len(bos), depth)
         corrupted = s["tokens"].copy()
         corrupted[np.arange(n_prompts), s["needle_pos"] + 1] = s["counterfactual"]
         meta = pd.DataFrame(
             {
                 "task": "retrieval",
+                "form": form,
                 "context_len": context_len,
                 "depth": depth,
                 "needle_pos": s["needle_pos"] + len(bos),
@@ -181,14 +201,15 @@ def retrieval_task(
             metric,
         )
     if form != "text":
-        raise ValueError(f"unknown retrieval form {form!r}; expected 'text' or 'filler'")
+        raise ValueError(f"unknown retrieval form {form!r}; expected 'text', 'filler' or 'tokens'")
     sentences = haystack_sentences()
     clean, corrupted, answers, wrongs, meta = [], [], [], [], []
     for i in range(n_prompts):
         key, value, other = keys[i % len(keys)], *rng.choice(values, size=2, replace=False)
         needle = f" The secret word of the {key} is {value}."
         question = f" What is the secret word of the {key}? The secret word of the {key} is"
-        needle_ids, question_ids = check_known(model, needle), check_known(model, question)
+        check_known(model, needle + question)
+        needle_ids, question_ids = running_ids(model, needle), running_ids(model, question)
         answer = _first_continuation(model, question, f" {value}")
         wrong = _first_continuation(model, question, f" {other}")
         room = context_len - len(bos) - len(needle_ids) - len(question_ids)
@@ -199,7 +220,7 @@ def retrieval_task(
         # Haystack sentences from a random start, token by token, until `room` tokens.
         start, pieces, bounds = int(rng.integers(len(sentences))), [], [0]
         while bounds[-1] < room + len(needle_ids):
-            pieces += text_ids(model, " " + sentences[(start + len(bounds) - 1) % len(sentences)])
+            pieces += running_ids(model, " " + sentences[(start + len(bounds) - 1) % len(sentences)])
             bounds.append(len(pieces))
         cut = min(bounds, key=lambda b: abs(b - depth[i] * room)) if depth[i] < 1 else room
         cut = min(cut, room)
@@ -211,6 +232,7 @@ def retrieval_task(
         meta.append(
             {
                 "task": "retrieval",
+                "form": form,
                 "context_len": context_len,
                 "depth": depth[i],
                 "needle_pos": len(bos) + cut,
@@ -221,6 +243,21 @@ def retrieval_task(
     return make_task(
         "retrieval", clean, corrupted, answers, wrongs, [context_len - 1] * n_prompts, meta, metric
     )
+
+
+def _vocabulary_needles(
+    model: HookedModel, n_keys: int, n_values: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Filler, key and value tokens and the question token of the ``tokens`` form: disjoint draws
+    from the ordinary tokens (as many keys and values as asked, fewer in a small vocabulary)."""
+    pool = np.random.default_rng([seed, 2]).permutation(content_ids(model))
+    k = min(n_keys, n_values, (len(pool) - 1) // 4)
+    if k < 4:  # three needles with distinct keys, and a counterfactual value besides their three
+        raise ValueError(
+            f"the vocabulary has {len(pool)} ordinary tokens; token needles need at least 17 (keys, "
+            "values, a question token and filler, each their own)"
+        )
+    return pool[2 * k + 1 :], pool[:k], pool[k : 2 * k], int(pool[2 * k])
 
 
 def _first_continuation(model: HookedModel, prefix: str, continuation: str) -> int:

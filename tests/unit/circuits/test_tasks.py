@@ -1,5 +1,6 @@
 """Tests of the task library: shapes, answers that follow from the prompts, metrics, refusals."""
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -20,11 +21,12 @@ from circuits.tasks import (
     zoo_task,
 )
 from circuits.tasks.retrieval import HAYSTACK, KEYS, VALUES, haystack_sentences
+from circuits.tasks.successor import expressible_sets
 from circuits.tasks.token_sets import ORDINAL_SETS
-from circuits.tasks.tokens import word_tokens
+from circuits.tasks.tokens import word_token, word_tokens
 from circuits.tasks.zoo_vocab import zoo_filler
 from interp import load_model
-from interp.testing import tiny_model
+from interp.testing import WORD_START, piece_tokenizer, tiny_model, tiny_model_with
 
 FILL = zoo_filler()
 
@@ -338,3 +340,137 @@ def test_greater_than_answers_straddle_the_start_year(hub_words_model):
         answers = words(model, [task.answer_tokens[i], task.wrong_tokens[i]])
         assert answers == [f"{year + 1:02d}", f"{year - 1:02d}"]
         assert corrupted[8] == "01" and corrupted[:8] == clean[:8] and corrupted[9:] == clean[9:]
+
+
+# ---------------------------------------------------------------- tokenizers the toolkit did not make
+
+
+@pytest.fixture(scope="module")
+def plus_model(tmp_path_factory):
+    """A word-level vocabulary with digits, '+' and '=' but no '-'."""
+    from interp.word_tokenizer import SPECIALS, word_level_tokenizer
+
+    vocab = [*SPECIALS, *map(str, range(10)), "+", "=", "cat", "dog", "sat", "mat"]
+    return tiny_model_with(word_level_tokenizer(vocab, tmp_path_factory.mktemp("plus")))
+
+
+PIECES = [
+    *map(str, range(10)),
+    "+",
+    "=",
+    *(chr(ord("A") + i) for i in range(26)),
+    *(WORD_START + d for d in ORDINAL_SETS["days"].members),
+    WORD_START + "the",
+    WORD_START + "cat",
+]
+"""SentencePiece-like pieces: digits, operators and capitals only bare (as llama2.c's tok512 has them),
+day names only with the word-start marker, no '-'."""
+
+
+@pytest.fixture(scope="module")
+def piece_model(tmp_path_factory):
+    return tiny_model_with(piece_tokenizer(PIECES, tmp_path_factory.mktemp("pieces")))
+
+
+def pieces(model, ids):
+    return model.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+
+
+def check_sums(model, task, pattern, n_digits):
+    """Every prompt decodes to ``pattern`` (operands, '+', result) and its result is the sum."""
+    for i, row in enumerate(task.clean_tokens.tolist()):
+        text = model.tokenizer.decode(row[1:])
+        match = re.fullmatch(pattern, text)
+        assert match, text
+        a, b, c = (int(g.replace(" ", "")) for g in match.groups())
+        assert a + b == c and len(match.group(3).replace(" ", "")) == n_digits + 1
+        meta = task.metadata.iloc[i]
+        assert (meta["a"], meta["b"], meta["op"]) == (a, b, "+")
+        assert int(task.positions[i]) == 1 + 2 * n_digits + 1 + int(meta["digit"])
+
+
+def test_addition_needs_only_plus_and_equals(plus_model):
+    task = arithmetic_task(plus_model, n_prompts=16, n_digits=1, seed=0)
+    check_sums(plus_model, task, r"(\d) \+ (\d) = (\d \d)", 1)  # "3 + 4 = 0 7"
+    task = arithmetic_task(plus_model, n_prompts=16, n_digits=3, seed=1)
+    check_sums(plus_model, task, r"(\d \d \d) \+ (\d \d \d) = (\d \d \d \d)", 3)
+    for operation in ("sub", "mixed"):
+        with pytest.raises(ValueError, match=r"'-' \(operator\) is not a single token"):
+            arithmetic_task(plus_model, operation=operation)
+
+
+def test_bare_digit_pieces_write_sums_as_running_text(piece_model):
+    """Digits and operators exist only as pieces inside a word: '3' alone becomes '▁ 3', yet the
+    prompts use the bare pieces and read as the tokenizer writes '352+417=0769'."""
+    assert pieces(piece_model, piece_model.to_tokens("3", prepend_bos=False)[0]) == [WORD_START, "3"]
+    assert pieces(piece_model, [word_token(piece_model, "3"), word_token(piece_model, "Monday")]) == [
+        "3",
+        WORD_START + "Monday",
+    ]
+    task = arithmetic_task(piece_model, n_prompts=16, n_digits=3, seed=0)
+    check_sums(piece_model, task, r"(\d{3})\+(\d{3})=(\d{4})", 3)
+    text = piece_model.tokenizer.decode(task.clean_tokens[0, 1:].tolist())
+    assert task.clean_tokens[0, 1:].tolist() == piece_model.to_tokens(text, prepend_bos=False)[0, 1:].tolist()
+    with pytest.raises(ValueError, match=r"'-' \(operator\)"):
+        arithmetic_task(piece_model, operation="sub")
+
+
+def test_successor_sets_are_the_ones_the_tokenizer_spells(piece_model):
+    sets = expressible_sets(piece_model)
+    assert list(sets) == ["numbers", "days", "letters"]
+    assert pieces(piece_model, sets["numbers"][0]) == [str(i) for i in range(1, 10)]  # 1-9: cut short
+    assert pieces(piece_model, sets["days"][0]) == [WORD_START + d for d in ORDINAL_SETS["days"].members]
+    assert pieces(piece_model, sets["letters"][0]) == list(ORDINAL_SETS["letters"].members)
+    assert sets["days"][1] and not sets["letters"][1]
+    task = successor_task(piece_model, n_prompts=30, seed=0)
+    assert set(task.metadata["set"]) == {"numbers", "days", "letters"}
+    for i, row in task.metadata.iterrows():
+        members = [p.lstrip(WORD_START) for p in pieces(piece_model, task.clean_tokens[i, 1:])]
+        s = ORDINAL_SETS[row["set"]]
+        assert [s.successor(m) for m in members[:-1]] == members[1:]  # consecutive members shown
+        assert pieces(piece_model, [task.answer_tokens[i]])[0].lstrip(WORD_START) == s.successor(members[-1])
+    with pytest.raises(ValueError, match=r"'10' \(member of set 'numbers'\) is not a single token"):
+        successor_task(piece_model, sets=("numbers",))  # named sets must be whole
+    with pytest.raises(ValueError, match="expresses none of the ordinal sets.*'Monday'"):
+        expressible_sets(tiny_model("gpt2"), ["days", "months"])
+
+
+def test_a_vocabulary_without_words_gets_token_needles(gpt2_tiny):
+    from circuits.tasks.registry import task_for
+
+    with pytest.raises(ValueError, match="does not know 'The'"):
+        retrieval_task(gpt2_tiny, context_len=32)
+    task = task_for(gpt2_tiny, "retrieval", n_prompts=10, seed=0)
+    again = task_for(gpt2_tiny, "retrieval", n_prompts=10, seed=0)
+    assert torch.equal(task.clean_tokens, again.clean_tokens) and task.clean_tokens.shape == (10, 32 - 8)
+    assert set(task.metadata["form"]) == {"tokens"}
+    keys = {int(t) for t in task.clean_tokens[:, -1]}
+    values = {int(t) for t in task.answer_tokens} | {int(t) for t in task.wrong_tokens}
+    questions = {int(t) for t in task.clean_tokens[:, -2]}
+    assert len(questions) == 1 and not keys & values and not (keys | values) & questions
+    for i, row in task.metadata.iterrows():
+        prompt, p = task.clean_tokens[i].tolist(), int(row["needle_pos"])
+        assert prompt[p] == prompt[-1] and prompt.count(prompt[-1]) == 2  # the asked key, then the question
+        assert task.answer_tokens[i] == prompt[p + 1] and prompt.count(prompt[p + 1]) == 1
+        assert task.corrupted_tokens[i, p + 1] == task.wrong_tokens[i] != task.answer_tokens[i]
+        assert prompt.count(prompt[-2]) == 1  # the question token is nowhere in the haystack
+    small = tiny_model_with(piece_tokenizer(list("abcdefgh")))  # and the word-start piece
+    with pytest.raises(ValueError, match="has 9 ordinary tokens; token needles need at least 17"):
+        retrieval_task(small, form="tokens", context_len=32)
+
+
+def test_real_tokenizer_llama2c_digits_and_letters(stories260k):
+    """tok512 spells digits, '+' and capitals as bare pieces and '=' as a byte piece; the default tasks
+    use them."""
+    from circuits.tasks.registry import task_for
+
+    task = task_for(stories260k, "arithmetic", n_prompts=8, seed=0)
+    text = stories260k.tokenizer.decode(task.clean_tokens[0, 1:].tolist())
+    assert re.fullmatch(r"\d{3}\+\d{3}=\d{4}", text), text
+    sets = expressible_sets(stories260k)
+    assert sorted(sets) == ["letters", "numbers"] and len(sets["numbers"][0]) == 9
+    assert stories260k.tokenizer.decode(sets["letters"][0]) == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    task = task_for(stories260k, "retrieval", n_prompts=2, seed=0)
+    assert set(task.metadata["form"]) == {"text"}
+    # Pieces joined into one prompt keep one space between them, not SentencePiece's doubled one.
+    assert WORD_START not in pieces(stories260k, task.clean_tokens[0, 1:2])
