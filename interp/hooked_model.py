@@ -187,6 +187,23 @@ class HookedModel:
         """Canonical per-head weights (read once; refreshed by :meth:`to`)."""
         return ModelWeights.from_hf(self._twin)
 
+    @property
+    def hf(self) -> torch.nn.Module:
+        """The Hugging Face model in its own structure, sharing this model's parameters.
+
+        For what the bridge does not offer, such as decoding with the Hugging Face KV cache; the
+        object passed to the bridge is rewired by it, so use this one.
+        """
+        return self._twin
+
+    @property
+    def hooks_attached(self) -> bool:
+        """Whether any forward hook is attached to the bridge (``bridge.hooks(...)`` is active).
+
+        Code that runs :attr:`hf` instead of the bridge must not then: those hooks would not run.
+        """
+        return any(point._forward_hooks for point in self.bridge.hook_dict.values())
+
     @cached_property
     def nnsight(self) -> Any:
         """An nnsight ``TransformersModel`` over the same parameters, with Hugging Face module names."""

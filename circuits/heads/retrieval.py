@@ -104,16 +104,52 @@ def greedy_decode_with_attention(
 ) -> tuple[Int[Tensor, "batch step"], Int[Tensor, "batch layer head step"], Int[Tensor, "batch step"]]:
     """Greedy decoding that records, at each step, every head's most-attended key position.
 
+    The prompt runs once and each step after it runs one token against the cached keys and values
+    (the Hugging Face model's KV cache, with its attention probabilities returned), so decoding
+    costs about one forward of the prompt. :func:`greedy_decode_with_attention_hooks` is its slow
+    twin, rerunning the whole sequence through the bridge's pattern hooks at every step; it runs
+    instead when hooks are attached to the bridge (an ablation, a hand-built head), which the
+    Hugging Face model would not run.
+
     Returns:
         The generated tokens, the attention argmax positions (into the prompt
         plus the tokens generated so far), and a 0/1 mask of steps after a stop token.
     """
-    tokens = model.check_tokens(tokens)
-    if tokens.shape[1] >= model.n_ctx:
-        raise ValueError(
-            f"prompts of {tokens.shape[1]} tokens leave no room to decode an answer; expected fewer than "
-            f"the model's context of {model.n_ctx} tokens"
-        )
+    if model.hooks_attached:
+        return greedy_decode_with_attention_hooks(model, tokens, max_new_tokens, stop_tokens)
+    tokens = _check_room(model, tokens)
+    done = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    stop = torch.tensor(list(stop_tokens), device=tokens.device, dtype=tokens.dtype)
+    generated, argmaxes, stopped = [], [], []
+    step_input, past, n_seen = tokens, None, 0
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            if n_seen + step_input.shape[1] > model.n_ctx:
+                break
+            out = model.hf(step_input, past_key_values=past, use_cache=True, output_attentions=True)
+            past, n_seen = out.past_key_values, n_seen + step_input.shape[1]
+            rows = torch.stack([a[:, :, -1, :] for a in out.attentions], dim=1)  # [batch layer head key]
+            next_token = out.logits[:, -1].argmax(-1)
+            generated.append(next_token)
+            argmaxes.append(rows.argmax(-1))
+            stopped.append(done.clone())
+            if len(stop):
+                done |= torch.isin(next_token, stop)
+            step_input = next_token[:, None]
+            if bool(done.all()):
+                break
+    return torch.stack(generated, 1), torch.stack(argmaxes, -1), torch.stack(stopped, 1).long()
+
+
+def greedy_decode_with_attention_hooks(
+    model: HookedModel,
+    tokens: Int[Tensor, "batch pos"],
+    max_new_tokens: int,
+    stop_tokens: Sequence[int] = (),
+) -> tuple[Int[Tensor, "batch step"], Int[Tensor, "batch layer head step"], Int[Tensor, "batch step"]]:
+    """:func:`greedy_decode_with_attention` the slow, obvious way: the whole sequence through the
+    bridge at every step, reading TransformerLens's ``hook_pattern``."""
+    tokens = _check_room(model, tokens)
     names = [hook_name(layer, "pattern") for layer in range(model.n_layers)]
     seq = tokens
     generated, argmaxes, stopped = [], [], []
@@ -134,6 +170,16 @@ def greedy_decode_with_attention(
         if bool(done.all()):
             break
     return torch.stack(generated, 1), torch.stack(argmaxes, -1), torch.stack(stopped, 1).long()
+
+
+def _check_room(model: HookedModel, tokens: Tensor) -> Tensor:
+    tokens = model.check_tokens(tokens)
+    if tokens.shape[1] >= model.n_ctx:
+        raise ValueError(
+            f"prompts of {tokens.shape[1]} tokens leave no room to decode an answer; expected fewer than "
+            f"the model's context of {model.n_ctx} tokens"
+        )
+    return tokens
 
 
 def retrieval_scores(

@@ -13,7 +13,7 @@ from interp.zoo import zoo_card
 TASK_NAMES = ("induction", "successor", "retrieval", "arithmetic", "ioi", "greater_than")
 """Every task name :func:`task_for` builds."""
 
-RETRIEVAL_CONTEXT = 256
+RETRIEVAL_CONTEXT = 320
 """Needle-in-a-haystack prompt length for models other than the zoo's (or the model's context less
 :data:`ANSWER_ROOM`, if shorter): long enough for real haystack text around the needle, short enough
 to decode on a CPU."""

@@ -135,3 +135,16 @@ def test_a_model_that_never_recalls_the_needle_is_refused(model):
 def test_mismatched_inputs_are_named(model):
     with pytest.raises(ValueError, match="1 prompts, 2 spans"):
         retrieval_scores(model, [torch.tensor([1, 5])], [(0, 1), (0, 1)], [[5]])
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_cached_decoding_equals_rerunning_the_bridge_at_every_step(arch):
+    from circuits.heads.retrieval import greedy_decode_with_attention, greedy_decode_with_attention_hooks
+    from interp.testing import tiny_model
+
+    model = tiny_model(arch)
+    tokens = torch.randint(4, 60, (3, 12), generator=torch.Generator().manual_seed(0))
+    fast = greedy_decode_with_attention(model, tokens, 6, stop_tokens=[5])
+    slow = greedy_decode_with_attention_hooks(model, tokens, 6, stop_tokens=[5])
+    for a, b in zip(fast, slow, strict=True):
+        assert torch.equal(a, b)
