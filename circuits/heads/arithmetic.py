@@ -321,6 +321,22 @@ def find_arithmetic_heads_for_task(
             f"every arithmetic prompt needs an '=' token (one of {equals}) after its operands; "
             f"{int((~is_equals.any(-1)).sum())} of {len(clean)} prompts have none"
         )
+    if {"operand_start", "operand_end"} <= set(task.metadata.columns):  # few-shot: the problem's own
+        start_at = torch.tensor(task.metadata["operand_start"].to_numpy(copy=True))
+        end_at = torch.tensor(task.metadata["operand_end"].to_numpy(copy=True))
+        width = int((end_at - start_at).min())
+        operand_positions = start_at[:, None] + torch.arange(width)[None]
+        return find_arithmetic_heads(
+            model,
+            clean,
+            task.corrupted_tokens,
+            task.answer_tokens,
+            task.wrong_tokens,
+            operand_positions,
+            positions=task.positions,
+            metric=metric,
+            threshold=threshold,
+        )
     first_equals = is_equals.float().argmax(-1)
     start = (
         1

@@ -7,6 +7,7 @@ Generators (each takes a :class:`~interp.HookedModel` and a seed, and refuses wi
 - :func:`successor_task`: ordinal sets (numbers, number words, ordinals, days, months, letters);
 - :func:`retrieval_task` / :func:`retrieval_grid`: a key-value needle in a haystack of real text;
 - :func:`arithmetic_task`: multi-digit addition and subtraction with counterfactual operands;
+- :func:`few_shot_arithmetic_task`: the same as text after solved examples, for pretrained models;
 - :func:`ioi_task` and :func:`greater_than_task`: for hub models (GPT-2-like tokenizers).
 
 :func:`zoo_tasks` builds the tasks a zoo card lists, in the formats the model was trained on.
@@ -28,6 +29,7 @@ from circuits.tasks.base import METRICS as METRICS
 from circuits.tasks.base import MetricName as MetricName
 from circuits.tasks.base import Task as Task
 from circuits.tasks.base import make_task as make_task
+from circuits.tasks.few_shot_arithmetic import few_shot_arithmetic_task as few_shot_arithmetic_task
 from circuits.tasks.greater_than import greater_than_task as greater_than_task
 from circuits.tasks.induction import induction_task as induction_task
 from circuits.tasks.ioi import ioi_task as ioi_task

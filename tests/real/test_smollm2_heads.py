@@ -1,10 +1,12 @@
 """The head finders on SmolLM2-135M, each kind's heads backed by ablation against random heads."""
 
 import pytest
+import torch
 
 from circuits.ablation import ablation_study
 from circuits.evidence import evidence_task, task_metric
 from circuits.head_ablations import head_ablations
+from circuits.heads.arithmetic_forms import solved_arithmetic_task
 from circuits.heads import find_heads
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
@@ -47,3 +49,12 @@ def test_masking_the_top_retrieval_heads_cuts_needle_recall_far_more_than_random
     assert row["baseline"] >= 0.3  # the model finds about half of the needles in 320 tokens
     assert row["ablated"] <= 0.5 * row["baseline"]
     assert row["baseline"] - row["ablated"] >= 2 * max(row["baseline"] - row["random_mean"], 0.1)
+
+
+def test_arithmetic_is_found_in_the_form_the_model_solves(smollm2):
+    # It fails digit-by-digit sums (about 0.2) and solves two-digit sums after three solved examples.
+    task = solved_arithmetic_task(smollm2, n_prompts=16, seed=0)
+    assert task.metadata["form"].iloc[0].endswith("3 solved examples first")
+    assert task.metadata["form_accuracy"].iloc[0] >= 0.5
+    with torch.no_grad():
+        assert float(task.accuracy(smollm2.run(task.clean_tokens)).mean()) >= 0.5

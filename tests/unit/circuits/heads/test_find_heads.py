@@ -168,11 +168,13 @@ def test_bad_tasks_are_named(model):
 
 def test_llama2c_scores_every_kind_its_tokenizer_expresses(stories260k):
     """tok512 has digits, '+' and capitals only as bare pieces: successor sets (1-9, A-Z) and sums
-    are built from them; a kind left out names why."""
+    are built from them; a kind left out names why. The TinyStories model solves no sum, so it has
+    no arithmetic heads to find."""
     from circuits.heads import FINDERS
 
     scores = find_heads(stories260k, skip_unsupported=True)
-    assert {"successor", "arithmetic", "induction", "previous_token"} <= set(scores.kinds)
+    assert {"successor", "induction", "previous_token"} <= set(scores.kinds)
+    assert "solves none of the arithmetic forms" in scores.skipped["arithmetic"]
     assert set(scores.kinds) | set(scores.skipped) >= set(FINDERS) - {"induction"}
     assert all(reason.strip() for reason in scores.skipped.values())
     assert {"succession_numbers", "succession_letters"} <= set(scores.of("successor").df.columns)
