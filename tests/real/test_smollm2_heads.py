@@ -6,8 +6,8 @@ import torch
 from circuits.ablation import ablation_study
 from circuits.evidence import evidence_task, task_metric
 from circuits.head_ablations import head_ablations
-from circuits.heads.arithmetic_forms import solved_arithmetic_task
 from circuits.heads import find_heads
+from circuits.heads.arithmetic_forms import solved_arithmetic_task
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
 
