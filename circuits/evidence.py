@@ -98,7 +98,7 @@ def patching_circuits(
     tasks = dict.fromkeys(TASK_OF_KIND[k] for k in scores.kinds if k in TASK_OF_KIND and scores.heads(k))
     for task_name in tasks:
         try:
-            task = build_task(model, task_name, n_prompts=n_prompts, seed=seed + 3)
+            task = evidence_task(model, task_name, n_prompts=n_prompts, seed=seed + 3)
         except ValueError:
             continue
         importance = discover_scores(model, task, "patching")
