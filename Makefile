@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(PY) -c "import sys; from circuits.cli.console import demo; sys.exit(demo())"
 
 # The same on the real pretrained SmolLM2-135M (its GGUF file, dequantized once into the user's cache):
-# previous-token, induction and successor heads with their ablation evidence, a few minutes on 2 cores.
+# previous-token, induction and successor heads with their ablation evidence (about 12 CPU minutes).
 demo-real: $(STAMP)
 	$(VENV)/bin/interp heads smollm2-135m --device cpu --seed 0 \
 	  --kinds previous_token,duplicate_token,induction,successor \
