@@ -65,14 +65,17 @@ import interp
 from circuits.activation_patching import activation_patching
 from circuits.evidence import ablation_evidence, task_metric
 from circuits.heads import FINDERS, HEAD_KINDS, find_heads
+from circuits.heads.arithmetic_forms import solved_arithmetic_task
 from circuits.tasks.registry import task_for
 from interp.engine import Engine
 
 MODEL = "smollm2-135m"
 
-QUICK_PROMPTS = {"induction": 8, "successor": 8, "retrieval": 4, "arithmetic": 8}
+QUICK_PROMPTS = {"induction": 8, "retrieval": 4, "arithmetic": 8}
 """Prompts per finder's task with ``--quick`` (the defaults: 16 repeated-token prompts of 101 tokens,
-the tokenizer's ordinal sets, 40 haystacks of 320 tokens, 128 sums)."""
+40 haystacks of 320 tokens, 128 sums). The successor finder keeps its default (the tokenizer's
+ordinal sets, a few seconds): a small successor task's few pairs are no ordinal sets. Arithmetic is
+the form the model solves, as by default."""
 
 SWEEP_DEFAULTS = {"n_prompts": 4, "positions": 3}
 """The sweeps' prompts and head x position positions: TransformerLens's head x position sweep is
@@ -118,10 +121,14 @@ def heads_row(model, finder: str, kinds: list[str], quick: bool) -> dict:
     row |= {"find_s": None, "heads": "", "evidence_s": None, "note": ""}
     tasks = None
     try:
-        if quick:
+        if quick and finder in QUICK_PROMPTS:
             n = QUICK_PROMPTS[finder]
-            row["inputs"] = f"task_for(n_prompts={n})"
-            task = task_for(model, finder, n_prompts=n)  # each finder is named after its task
+            if finder == "arithmetic":
+                row["inputs"] = f"solved_arithmetic_task(n_prompts={n})"
+                task = solved_arithmetic_task(model, n_prompts=n)
+            else:
+                row["inputs"] = f"task_for(n_prompts={n})"
+                task = task_for(model, finder, n_prompts=n)  # each finder is named after its task
             tasks = {kinds[0]: task}
         t0 = time.perf_counter()
         scores = find_heads(model, kinds, seed=0, tasks=tasks)
@@ -134,7 +141,7 @@ def heads_row(model, finder: str, kinds: list[str], quick: bool) -> dict:
     t0 = time.perf_counter()
     evidence = (
         ablation_evidence(model, scores, n_prompts=QUICK_PROMPTS[finder])
-        if quick
+        if quick and finder in QUICK_PROMPTS
         else ablation_evidence(model, scores)
     )
     row["evidence_s"] = time.perf_counter() - t0
