@@ -42,7 +42,7 @@ from torch import Tensor
 
 from circuits.heads.scores import HeadScores
 from circuits.tasks import Task
-from circuits.tasks.successor import expressible_sets
+from circuits.tasks.successor import MIN_MEMBERS, expressible_sets
 from interp import HookedModel, ModelWeights
 from interp.weights.forward import EffectiveEmbedding, effective_embeddings
 
@@ -140,7 +140,9 @@ def token_sets_from_task(task: Task) -> dict[str, TokenSet]:
     pair; a set's members are the tokens of its pairs, and only those pairs are scored.
 
     Raises:
-        ValueError: A set with a single distinct token.
+        ValueError: A set with a single distinct token, or with fewer than
+            :data:`~circuits.tasks.successor.MIN_MEMBERS` (a head ranking the successor first among
+            two or three tokens is close to chance; more prompts give more members).
     """
     meta = task.metadata
     labels = meta["set"].astype(str).tolist() if "set" in meta else [task.name] * len(task)
@@ -154,6 +156,11 @@ def token_sets_from_task(task: Task) -> dict[str, TokenSet]:
             raise ValueError(
                 f"successor set {label!r} of task {task.name!r} has one distinct token {members}; expected "
                 "prompts whose answer (the successor) differs from their wrong token (the member before it)"
+            )
+        if len(members) < MIN_MEMBERS:
+            raise ValueError(
+                f"successor set {label!r} of task {task.name!r} has {len(members)} distinct tokens in its "
+                f"prompts; expected at least {MIN_MEMBERS} to score heads against chance (give more prompts)"
             )
         index = {t: i for i, t in enumerate(members)}
         sets[label] = TokenSet(

@@ -141,3 +141,5 @@ def test_sets_read_from_a_task_score_the_pairs_its_prompts_ask(model):
     assert succession_scores(model, sets, weights=incrementing_weights(model, DAYS))["my_days"][1, 3] == 1.0
     with pytest.raises(ValueError, match="successor set 'my_days' of task 'my_days' has one distinct token"):
         token_sets_from_task(task([0], [ids[0]]))
+    with pytest.raises(ValueError, match="has 4 distinct tokens in its prompts; expected at least 5"):
+        token_sets_from_task(task([0, 2], [ids[1], ids[3]]))  # two pairs: near chance whatever a head does
