@@ -20,7 +20,7 @@ from circuits.circuit_finders import FINDERS
 from circuits.circuit_tasks import circuit_task
 from circuits.head_ablations import head_ablations
 from circuits.heads import HEAD_KINDS, HeadScores
-from circuits.heads.arithmetic_forms import solved_arithmetic_task
+from circuits.heads.arithmetic_forms import default_arithmetic_task
 from circuits.tasks import Task
 from circuits.tasks.registry import task_for
 from interp.engine import logit_diff
@@ -42,8 +42,8 @@ TASK_OF_KIND = {name: kind.evidence_task for name, kind in HEAD_KINDS.items()}
 def build_task(model: Any, name: str, *, n_prompts: int = 64, seed: int = 0) -> Task:
     """Task ``name`` for ``model`` (see :func:`circuits.tasks.registry.task_for`); arithmetic for a
     model outside the zoo is the form it solves (:mod:`circuits.heads.arithmetic_forms`)."""
-    if name == "arithmetic" and not getattr(model, "zoo_name", None):
-        return solved_arithmetic_task(model, n_prompts=n_prompts, seed=seed)
+    if name == "arithmetic":
+        return default_arithmetic_task(model, n_prompts=n_prompts, seed=seed)
     return task_for(model, name, n_prompts=n_prompts, seed=seed)
 
 

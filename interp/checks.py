@@ -106,3 +106,15 @@ def check_token_ids(tokens: object, *, what: str = "token ids") -> Tensor:
             f"{what} are empty (shape {shape}); expected at least one prompt of at least one token"
         )
     return tokens[None] if tokens.ndim == 1 else tokens
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (its type's name when the message is empty), for
+    one-line errors that wrap another.
+
+    Example:
+        >>> first_line(ValueError("bad header\\n  at byte 8")), first_line(KeyError())
+        ('bad header', 'KeyError')
+    """
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

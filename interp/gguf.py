@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interp.checks import first_line
 from interp.files import atomic_write, staged_folder
 from interp.weights.adapters import ADAPTERS
 
@@ -159,7 +160,7 @@ def gguf_architecture(path: Path) -> str:
         ends = [int(t.data_offset) + int(t.n_bytes) for t in reader.tensors]
     except Exception as err:
         raise ValueError(
-            f"GGUF file {str(path)!r} is truncated or corrupt ({_first_line(err)}); download or copy it again"
+            f"GGUF file {str(path)!r} is truncated or corrupt ({first_line(err)}); download or copy it again"
         ) from err
     size = path.stat().st_size
     if ends and max(ends) > size:
@@ -218,15 +219,10 @@ def _dequantized(path: Path) -> tuple[Any, Any]:
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         hf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     except Exception as err:
-        raise ValueError(f"transformers could not read GGUF file {str(path)!r}: {_first_line(err)}") from err
+        raise ValueError(f"transformers could not read GGUF file {str(path)!r}: {first_line(err)}") from err
     # The weights are plain floats now; the saved config must not ask for GGUF dequantization again.
     if hasattr(hf_model.config, "quantization_config"):
         del hf_model.config.quantization_config
     hf_model.hf_quantizer = None
     hf_model.is_quantized = False
     return hf_model, tok
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

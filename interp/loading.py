@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from interp.checks import resolve_device, resolve_dtype
+from interp.checks import first_line, resolve_device, resolve_dtype
 from interp.gguf import PACKAGED_MODELS, cached_checkpoint, gguf_in_dir, packaged_gguf
 from interp.hooked_model import HookedModel
 
@@ -142,10 +142,10 @@ def _explained(name_or_dir: str, local: bool, what: str, hint: str) -> Iterator[
         if not local:
             raise OSError(
                 f"could not load {name_or_dir!r} as a Hugging Face checkpoint (a hub id needs the "
-                f"network or a local cache): {_first_line(err)}"
+                f"network or a local cache): {first_line(err)}"
             ) from err
         raise ValueError(
-            f"could not load {what} in {name_or_dir!r}: {_first_line(err)}; {hint} "
+            f"could not load {what} in {name_or_dir!r}: {first_line(err)}; {hint} "
             "(save it again with save_pretrained)"
         ) from err
 
@@ -209,11 +209,6 @@ def _safetensors_problem(file: Path) -> str | None:
             return "its header is not valid safetensors JSON"
     needed = 8 + n_header + max(ends, default=0)
     return f"its tensors need {needed} bytes but the file has {size}" if needed > size else None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _wrap(hf_model: torch.nn.Module, tok: Any, spec: str, device: str, dtype: torch.dtype) -> HookedModel:

@@ -310,8 +310,8 @@ def find_arithmetic_heads_for_task(
     Args:
         by_digit: Score each head by its largest effect over the result digits the prompts ask
             (groups ``digit0``, ``digit1``...; see the module docstring), rather than over all
-            prompts at once. A task without a ``digit`` column in its metadata is scored over all
-            prompts.
+            prompts at once. A task without a ``digit`` column in its metadata, or asking one digit
+            in every prompt, is scored over all prompts.
     """
     equals = token_spellings(model, "=")  # " =" or "=", whichever the task was written with
     clean = task.clean_tokens
@@ -324,28 +324,16 @@ def find_arithmetic_heads_for_task(
     if {"operand_start", "operand_end"} <= set(task.metadata.columns):  # few-shot: the problem's own
         start_at = torch.tensor(task.metadata["operand_start"].to_numpy(copy=True))
         end_at = torch.tensor(task.metadata["operand_end"].to_numpy(copy=True))
-        width = int((end_at - start_at).min())
-        operand_positions = start_at[:, None] + torch.arange(width)[None]
-        return find_arithmetic_heads(
-            model,
-            clean,
-            task.corrupted_tokens,
-            task.answer_tokens,
-            task.wrong_tokens,
-            operand_positions,
-            positions=task.positions,
-            metric=metric,
-            threshold=threshold,
-        )
-    first_equals = is_equals.float().argmax(-1)
-    start = (
-        1
-        if model.tokenizer.bos_token_id is not None
-        and bool((clean[:, 0] == model.tokenizer.bos_token_id).all())
-        else 0
-    )
-    width = int(first_equals.min()) - start
-    operand_positions = start + torch.arange(width)[None].expand(clean.shape[0], -1)
+        operand_positions = start_at[:, None] + torch.arange(int((end_at - start_at).min()))[None]
+    else:  # the operands start the prompt (after BOS) and end at its first '='
+        first_equals = is_equals.float().argmax(-1)
+        bos = model.tokenizer.bos_token_id
+        start = 1 if bos is not None and bool((clean[:, 0] == bos).all()) else 0
+        width = int(first_equals.min()) - start
+        operand_positions = start + torch.arange(width)[None].expand(clean.shape[0], -1)
+    digits = task.metadata["digit"] if "digit" in task.metadata else None
+    # One result digit asked in every prompt is one group: the same as scoring all prompts at once.
+    by_digit = by_digit and digits is not None and digits.nunique() > 1
     return find_arithmetic_heads(
         model,
         clean,
@@ -354,9 +342,7 @@ def find_arithmetic_heads_for_task(
         task.wrong_tokens,
         operand_positions,
         positions=task.positions,
-        groups=[f"digit{d}" for d in task.metadata["digit"]]
-        if by_digit and "digit" in task.metadata
-        else None,
+        groups=[f"digit{d}" for d in digits] if by_digit else None,
         metric=metric,
         threshold=threshold,
     )

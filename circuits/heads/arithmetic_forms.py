@@ -17,6 +17,7 @@ import torch
 
 from circuits.tasks import Task, arithmetic_task
 from circuits.tasks.few_shot_arithmetic import few_shot_arithmetic_task
+from circuits.tasks.registry import task_for
 from interp import HookedModel
 
 MIN_SOLVED = 0.5
@@ -44,19 +45,17 @@ def form_accuracies(model: HookedModel, *, seed: int = 0) -> dict[str, float | s
     found: dict[str, float | str] = {}
     for name, build in FORMS:
         try:
-            task = build(model, n_prompts=PROBE_PROMPTS, seed=seed)
+            found[name] = _probe(model, build, seed)
         except ValueError as err:
             found[name] = str(err)
-            continue
-        with torch.no_grad():
-            found[name] = float(task.accuracy(model.run(task.clean_tokens)).mean())
     return found
 
 
 def solved_arithmetic_task(model: HookedModel, *, n_prompts: int = 128, seed: int = 0) -> Task:
     """The first form of :data:`FORMS` the model solves, with ``n_prompts`` prompts.
 
-    Its metadata gains ``form`` (the form's name) and ``form_accuracy``.
+    Its metadata gains ``form`` (the form's name) and ``form_accuracy`` (on the first
+    :data:`PROBE_PROMPTS` prompts of the form with this seed).
 
     Raises:
         ValueError: The model solves none of the forms (each accuracy, or why it cannot be written).
@@ -64,12 +63,10 @@ def solved_arithmetic_task(model: HookedModel, *, n_prompts: int = 128, seed: in
     tried = []
     for name, build in FORMS:
         try:
-            probe = build(model, n_prompts=PROBE_PROMPTS, seed=seed + 7)
+            accuracy = _probe(model, build, seed)
         except ValueError as err:
             tried.append(f"{name}: {err}")
             continue
-        with torch.no_grad():
-            accuracy = float(probe.accuracy(model.run(probe.clean_tokens)).mean())
         if accuracy >= MIN_SOLVED:
             task = build(model, n_prompts=n_prompts, seed=seed)
             task.metadata["form"] = name
@@ -80,3 +77,18 @@ def solved_arithmetic_task(model: HookedModel, *, n_prompts: int = 128, seed: in
         f"the model solves none of the arithmetic forms tried (at least {MIN_SOLVED:.0%} needed), so it "
         f"has no arithmetic heads to find: {'; '.join(tried)}"
     )
+
+
+def default_arithmetic_task(model: HookedModel, *, n_prompts: int = 128, seed: int = 0) -> Task:
+    """A zoo model's own arithmetic (the format it was trained on), else :func:`solved_arithmetic_task`:
+    the task the arithmetic finder and its ablation evidence run on by default."""
+    if model.zoo_name:
+        return task_for(model, "arithmetic", n_prompts=n_prompts, seed=seed)
+    return solved_arithmetic_task(model, n_prompts=n_prompts, seed=seed)
+
+
+def _probe(model: HookedModel, build: Callable[..., Task], seed: int) -> float:
+    """Accuracy on :data:`PROBE_PROMPTS` prompts of a form; ValueError when it cannot be written."""
+    task = build(model, n_prompts=PROBE_PROMPTS, seed=seed)
+    with torch.no_grad():
+        return float(task.accuracy(model.run(task.clean_tokens)).mean())

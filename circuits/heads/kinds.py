@@ -26,7 +26,7 @@ import numpy as np
 from torch import Tensor
 
 from circuits.heads.arithmetic import find_arithmetic_heads_for_task
-from circuits.heads.arithmetic_forms import solved_arithmetic_task
+from circuits.heads.arithmetic_forms import default_arithmetic_task
 from circuits.heads.induction import find_induction_heads
 from circuits.heads.retrieval import find_retrieval_heads_for_task
 from circuits.heads.scores import HeadScores
@@ -115,13 +115,6 @@ def _find_successor(model: HookedModel, given: Any, seed: int) -> HeadScores:
     return find_successor_heads(model, given, seed=seed)
 
 
-def _arithmetic_task(model: HookedModel, seed: int) -> Any:
-    """A zoo model's own arithmetic, else the first form the model solves (or why it solves none)."""
-    if model.zoo_name:
-        return task_for(model, "arithmetic", n_prompts=128, seed=seed)
-    return solved_arithmetic_task(model, n_prompts=128, seed=seed)
-
-
 FINDERS: dict[str, Finder] = {
     finder.name: finder
     for finder in (
@@ -148,7 +141,7 @@ FINDERS: dict[str, Finder] = {
         Finder(
             name="arithmetic",
             kinds=("arithmetic",),
-            default_inputs=_arithmetic_task,
+            default_inputs=lambda model, seed: default_arithmetic_task(model, n_prompts=128, seed=seed),
             find=lambda model, task, seed: find_arithmetic_heads_for_task(model, task),
         ),
     )

@@ -117,28 +117,17 @@ def greedy_decode_with_attention(
     """
     if model.hooks_attached:
         return greedy_decode_with_attention_hooks(model, tokens, max_new_tokens, stop_tokens)
-    tokens = _check_room(model, tokens)
-    done = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
-    stop = torch.tensor(list(stop_tokens), device=tokens.device, dtype=tokens.dtype)
-    generated, argmaxes, stopped = [], [], []
-    step_input, past, n_seen = tokens, None, 0
+    past = None
+
+    def step(seq: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal past
+        new = seq if past is None else seq[:, -1:]  # the cache holds every earlier token
+        out = model.hf(new, past_key_values=past, use_cache=True, output_attentions=True)
+        past = out.past_key_values
+        return out.logits[:, -1], torch.stack([a[:, :, -1, :] for a in out.attentions], dim=1)
+
     with torch.no_grad():
-        for _ in range(max_new_tokens):
-            if n_seen + step_input.shape[1] > model.n_ctx:
-                break
-            out = model.hf(step_input, past_key_values=past, use_cache=True, output_attentions=True)
-            past, n_seen = out.past_key_values, n_seen + step_input.shape[1]
-            rows = torch.stack([a[:, :, -1, :] for a in out.attentions], dim=1)  # [batch layer head key]
-            next_token = out.logits[:, -1].argmax(-1)
-            generated.append(next_token)
-            argmaxes.append(rows.argmax(-1))
-            stopped.append(done.clone())
-            if len(stop):
-                done |= torch.isin(next_token, stop)
-            step_input = next_token[:, None]
-            if bool(done.all()):
-                break
-    return torch.stack(generated, 1), torch.stack(argmaxes, -1), torch.stack(stopped, 1).long()
+        return _greedy(model, tokens, max_new_tokens, stop_tokens, step)
 
 
 def greedy_decode_with_attention_hooks(
@@ -149,8 +138,19 @@ def greedy_decode_with_attention_hooks(
 ) -> tuple[Int[Tensor, "batch step"], Int[Tensor, "batch layer head step"], Int[Tensor, "batch step"]]:
     """:func:`greedy_decode_with_attention` the slow, obvious way: the whole sequence through the
     bridge at every step, reading TransformerLens's ``hook_pattern``."""
-    tokens = _check_room(model, tokens)
     names = [hook_name(layer, "pattern") for layer in range(model.n_layers)]
+
+    def step(seq: Tensor) -> tuple[Tensor, Tensor]:
+        logits, cache = model.run_with_cache(seq, names_filter=names)
+        return logits[:, -1], torch.stack([cache[name][:, :, -1, :] for name in names], dim=1)
+
+    return _greedy(model, tokens, max_new_tokens, stop_tokens, step)
+
+
+def _greedy(model: HookedModel, tokens: Tensor, max_new_tokens: int, stop_tokens: Sequence[int], step):
+    """The decoding loop; ``step(seq) -> (last logits [batch vocab], last attention rows
+    [batch layer head key])`` runs the model on the sequence so far."""
+    tokens = _check_room(model, tokens)
     seq = tokens
     generated, argmaxes, stopped = [], [], []
     done = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
@@ -158,9 +158,8 @@ def greedy_decode_with_attention_hooks(
     for _ in range(max_new_tokens):
         if seq.shape[1] >= model.n_ctx:
             break
-        logits, cache = model.run_with_cache(seq, names_filter=names)
-        rows = torch.stack([cache[name][:, :, -1, :] for name in names], dim=1)  # [batch layer head key]
-        next_token = logits[:, -1].argmax(-1)
+        logits, rows = step(seq)
+        next_token = logits.argmax(-1)
         generated.append(next_token)
         argmaxes.append(rows.argmax(-1))
         stopped.append(done.clone())

@@ -70,9 +70,9 @@ def test_query_head_h_reads_kv_head_h_over_3(smollm2):
         kv = head // 3
         k_rows = attn.k_proj.weight[kv * d_head : (kv + 1) * d_head].T
         v_rows = attn.v_proj.weight[kv * d_head : (kv + 1) * d_head].T
-        assert torch.equal(w.W_K[7, head], k_rows)
-        assert torch.equal(w.W_V[7, head], v_rows)
-    assert not torch.equal(w.W_K[7, 0], w.W_K[7, 3])
+        assert (w.W_K[7, head] - k_rows).abs().max().item() <= FP32_TOL
+        assert (w.W_V[7, head] - v_rows).abs().max().item() <= FP32_TOL
+    assert (w.W_K[7, 0] - w.W_K[7, 3]).abs().max().item() > FP32_TOL  # heads 0 and 3 read different KV heads
 
 
 def test_bridge_gives_per_head_results_that_sum_to_the_attention_output(smollm2):
