@@ -34,6 +34,7 @@ from circuits.circuit_metrics import node_roc_auc as node_roc_auc
 from circuits.circuit_metrics import parse_heads as parse_heads
 from circuits.circuit_metrics import rank_heads as rank_heads
 from circuits.circuit_metrics import score_grid as score_grid
+from circuits.heads.scores import head_name
 from interp import HookedModel
 
 
@@ -43,7 +44,9 @@ class ComparisonResult:
 
     Attributes:
         df: One row per (task, finder): ``task, finder, auc, faithfulness`` (of the top heads, as many as
-            the ground truth has), ``ground_truth_faithfulness``, ``cpr, cmd, runtime_s, n_heads_gt, error``.
+            the ground truth has, or ``top_k`` of them), ``ground_truth_faithfulness``, ``cpr, cmd,
+            runtime_s, n_heads_gt, heads`` (the top heads, comma-separated), ``error``. Without ground
+            truth ``auc`` and ``ground_truth_faithfulness`` are NaN.
         scores: The head scores by ``(task, finder)``.
         curves: Faithfulness curves by ``(task, finder)``.
     """
@@ -79,6 +82,18 @@ class ComparisonResult:
         fig.update_yaxes(type="log", row=1, col=len(panels))
         return fig.update_layout(barmode="group", title="Circuit finders on the same tasks")
 
+    def overlap(self, task: str, k: int) -> pd.DataFrame:
+        """Jaccard overlap of the finders' top-``k`` heads on one task: a finder x finder table (1 on the
+        diagonal). Finders that agree without ground truth at least point at the same heads."""
+        if k < 1:
+            raise ValueError(f"k={k!r}; expected at least one head")
+        tops = {f: set(rank_heads(grid)[:k]) for (t, f), grid in self.scores.items() if t == task}
+        if not tops:
+            raise ValueError(f"no scores for task {task!r}; tasks are {sorted({t for t, _ in self.scores})}")
+        return pd.DataFrame(
+            {a: {b: len(tops[a] & tops[b]) / len(tops[a] | tops[b]) for b in tops} for a in tops}
+        )
+
     def to_json(self) -> str:
         return json.dumps(
             {
@@ -97,13 +112,21 @@ def compare_finders(
     finders: Sequence[str] | Mapping[str, Finder] | None = None,
     *,
     curve: bool = True,
+    top_k: int | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> ComparisonResult:
     """Score each finder on each task: node ROC AUC, faithfulness, CPR/CMD and runtime.
 
     Args:
-        tasks: The tasks, each with its ground-truth heads.
+        tasks: The tasks, each with its ground-truth heads, or none (a real model's task, where no one
+            knows the circuit): then AUC is NaN and the finders are compared by faithfulness, CPR, CMD,
+            runtime and the heads they name (:meth:`ComparisonResult.overlap`).
         finders: Names from :data:`FINDERS`, or a mapping name -> finder (default: all registered).
-        curve: Also sweep every circuit size for CPR and CMD (one forward pass per size).
+        curve: Also sweep circuit sizes for CPR and CMD (one forward pass per size).
+        top_k: The circuit size whose faithfulness is reported and whose heads are listed (default: as
+            many heads as the ground truth has; required for a task without ground truth).
+        sizes: The circuit sizes of the curve (default: every size; on a model of hundreds of heads a
+            few dozen sizes spread over the range keep the areas close at a fraction of the cost).
 
     A finder whose implementation is unavailable (:class:`FinderUnavailable`) gets a row with its
     ``error`` and NaN numbers; any other error propagates.
@@ -117,18 +140,30 @@ def compare_finders(
         if unknown:
             raise ValueError(f"unknown finder(s) {unknown}; expected some of {sorted(FINDERS)}")
         chosen = {name: FINDERS[name] for name in finders}
+    if top_k is not None and not 1 <= int(top_k) <= model.n_layers * model.n_heads:
+        raise ValueError(f"top_k={top_k!r}; expected 1..{model.n_layers * model.n_heads} heads")
     rows, all_scores, curves = [], {}, {}
     for task in tasks:
         truth = parse_heads(task.ground_truth, model.n_layers, model.n_heads)
-        if not truth:
-            raise ValueError(f"task {task.name!r} has no ground-truth heads; expected at least one")
+        if not truth and top_k is None:
+            raise ValueError(
+                f"task {task.name!r} has no ground-truth heads; name them, or pass top_k to compare the "
+                "finders' top heads without ground truth"
+            )
         if len(truth) == model.n_layers * model.n_heads:
             raise ValueError(
                 f"task {task.name!r}: the ground truth names all {len(truth)} heads; ROC AUC needs heads "
                 "outside the circuit, so leave the task out or name fewer heads"
             )
         reference = task.reference_tokens
-        gt_faith = faithfulness(model, truth, task.clean_tokens, task.metric, reference_tokens=reference)
+        k = int(top_k) if top_k is not None else len(truth)
+        gt_faith = (
+            faithfulness(
+                model, truth, task.clean_tokens, task.metric, reference_tokens=reference
+            ).faithfulness
+            if truth
+            else float("nan")
+        )
         for name, finder in chosen.items():
             row = {"task": task.name, "finder": name, "n_heads_gt": len(truth), "error": ""}
             start = time.perf_counter()
@@ -140,15 +175,16 @@ def compare_finders(
             row["runtime_s"] = time.perf_counter() - start
             grid = score_grid(scores).float()
             all_scores[(task.name, name)] = grid
-            row["auc"] = node_roc_auc(grid, truth, model=model)
-            top = rank_heads(grid)[: len(truth)]
+            row["auc"] = node_roc_auc(grid, truth, model=model) if truth else float("nan")
+            top = rank_heads(grid)[:k]
+            row["heads"] = ",".join(head_name(layer, head) for layer, head in top)
             row["faithfulness"] = faithfulness(
                 model, top, task.clean_tokens, task.metric, reference_tokens=reference
             ).faithfulness
-            row["ground_truth_faithfulness"] = gt_faith.faithfulness
+            row["ground_truth_faithfulness"] = gt_faith
             if curve:
                 c = faithfulness_curve(
-                    model, grid, task.clean_tokens, task.metric, reference_tokens=reference
+                    model, grid, task.clean_tokens, task.metric, sizes=sizes, reference_tokens=reference
                 )
                 curves[(task.name, name)] = c
                 row["cpr"], row["cmd"] = cpr_cmd(c)
@@ -163,6 +199,7 @@ def compare_finders(
         "cmd",
         "runtime_s",
         "n_heads_gt",
+        "heads",
         "error",
     ]
     return ComparisonResult(pd.DataFrame(rows).reindex(columns=columns), all_scores, curves)

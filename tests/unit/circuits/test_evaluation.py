@@ -141,6 +141,38 @@ def test_compare_finders_rejects_a_ground_truth_it_cannot_rank_against(model, ta
         compare_finders(model, [replace(task, ground_truth=every)], ["sae"])
 
 
+def test_compare_finders_without_ground_truth_ranks_by_faithfulness_and_overlap(model, task):
+    from dataclasses import replace
+
+    def ramp(model, task):
+        return torch.arange(8.0).reshape(2, 4)
+
+    def reverse(model, task):
+        return -torch.arange(8.0).reshape(2, 4)
+
+    unknown = replace(task, ground_truth=[])
+    result = compare_finders(
+        model, [unknown], {"ramp": ramp, "reverse": reverse}, top_k=3, sizes=[0, 1, 3, 8]
+    )
+    df = result.df.set_index("finder")
+    assert df["auc"].isna().all() and df["ground_truth_faithfulness"].isna().all()
+    assert df.loc["ramp", "heads"] == "L1H3,L1H2,L1H1" and df.loc["reverse", "heads"] == "L0H0,L0H1,L0H2"
+    top3 = faithfulness(model, [(1, 3), (1, 2), (1, 1)], task.clean_tokens, logit_diff).faithfulness
+    assert df.loc["ramp", "faithfulness"] == pytest.approx(top3)
+    curve = result.curves[("toy", "ramp")]
+    assert curve["n_heads"].tolist() == [0, 1, 3, 8]
+    assert (df.loc["ramp", "cpr"], df.loc["ramp", "cmd"]) == pytest.approx(cpr_cmd(curve))
+    overlap = result.overlap("toy", 3)
+    assert overlap.loc["ramp", "ramp"] == 1.0 and overlap.loc["ramp", "reverse"] == 0.0
+    assert result.overlap("toy", 8).loc["ramp", "reverse"] == 1.0
+    with pytest.raises(ValueError, match="pass top_k"):
+        compare_finders(model, [unknown], {"ramp": ramp})
+    with pytest.raises(ValueError, match=r"top_k=9; expected 1..8"):
+        compare_finders(model, [unknown], {"ramp": ramp}, top_k=9)
+    with pytest.raises(ValueError, match="no scores for task 'other'"):
+        result.overlap("other", 3)
+
+
 @pytest.mark.parametrize("name", ["activation_patching", "eap", "eap_ig"])
 def test_patching_finders_give_head_grids(model, task, name):
     try:
