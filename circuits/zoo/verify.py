@@ -47,6 +47,9 @@ from torch import Tensor
 
 from circuits.ablation import ablation_hooks
 from circuits.heads.scores import head_name
+from circuits.tasks.successor import expressible_sets
+from circuits.tasks.zoo_vocab import zoo_sets
+from interp.engine import Patch, accuracy, engine_for, logit_diff
 from interp.engine.patches import hook_name
 from interp.files import commit_files
 
@@ -95,6 +98,41 @@ def prompt_scores(
     return task.accuracy(logits).float(), task.logit_diff(logits).float()
 
 
+def single_head_scores(
+    model, task, reference_tokens: Tensor | None = None, *, backend: str = "auto"
+) -> tuple[Float[Tensor, "head batch"], Float[Tensor, "head batch"]]:
+    """Per-prompt accuracy and logit difference with each head alone mean-ablated, heads in
+    ``(layer, head)`` order: one engine sweep per measure (``backend="hooks"``: one hooked forward per
+    head, :func:`prompt_scores`, the slow twin)."""
+    heads = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
+    if backend == "hooks":
+        runs = [prompt_scores(model, task, reference_tokens, [h]) for h in heads]
+        return torch.stack([a for a, _ in runs]), torch.stack([d for _, d in runs])
+    engine = engine_for(model, backend=backend)
+    reference = model.check_tokens(task.clean_tokens if reference_tokens is None else reference_tokens)
+    names = [hook_name(layer, "z") for layer in range(model.n_layers)]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(reference, names_filter=names)
+        same_length = reference.shape[1] == task.clean_tokens.shape[1]
+        means = [cache[n].mean(0 if same_length else (0, 1), keepdim=True) for n in names]
+        cells = [
+            [
+                Patch(
+                    layer=layer,
+                    site="z",
+                    value=means[layer][:, :, head].expand(1, task.clean_tokens.shape[1], -1),
+                    head=head,
+                )
+            ]
+            for layer, head in heads
+        ]
+        trace = engine.trace(task.clean_tokens)
+        where = task.positions[:, None]
+        acc = engine.run(trace, cells, accuracy(task.answer_tokens, where))
+        ld = engine.run(trace, cells, logit_diff(task.answer_tokens, task.wrong_tokens, where))
+    return acc.float().cpu(), ld.float().cpu()
+
+
 def _means(scores: tuple[Tensor, Tensor]) -> dict[str, float]:
     """Per-prompt ``(accuracy, logit_diff)`` as their means."""
     return {"accuracy": float(scores[0].mean()), "logit_diff": float(scores[1].mean())}
@@ -125,11 +163,30 @@ def _targets(task, model) -> dict[str, Int[Tensor, " batch"] | Tensor]:
     meta, pos = task.metadata, task.positions
     if task.name == "induction":
         return {"induction": pos - torch.tensor(meta["period"].to_numpy()) + 1}
-    if task.name == "successor":
-        return {"successor": torch.tensor(meta["member_pos"].to_numpy())}
+    if task.name == "successor":  # the member; a list prompt ends with it
+        return {"successor": torch.tensor(meta["member_pos"].to_numpy()) if "member_pos" in meta else pos}
     if task.name == "retrieval":
         return {"retrieval": torch.tensor(meta["needle_pos"].to_numpy()) + 1}
+    if task.name == "ioi":  # the indirect object's mention, the name movers' target
+        return {"ioi": (task.clean_tokens == task.answer_tokens[:, None]).int().argmax(1)}
     return {}
+
+
+def _operand_mask(task) -> Tensor:
+    """Per prompt and key position: is it part of the problem asked. The few-shot form records the
+    span of its operands and operator (``operand_start``, ``operand_end``); the zoo's digit-by-digit
+    form ends with ``A op B = R``, each number ``n_digits`` tokens, and only the digits count."""
+    n, length = task.clean_tokens.shape
+    mask = torch.zeros(n, length)
+    if "operand_start" in task.metadata:
+        starts, ends = task.metadata["operand_start"].to_numpy(), task.metadata["operand_end"].to_numpy()
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            mask[i, int(a) : int(b)] = 1.0
+        return mask
+    n_digits = int(length - 1 - 3) // 3
+    start = int(length) - (3 * n_digits + 3)
+    mask[:, [start + k for k in range(n_digits)] + [start + n_digits + 1 + k for k in range(n_digits)]] = 1.0
+    return mask
 
 
 def pattern_scores(model, task) -> pd.DataFrame:
@@ -140,6 +197,7 @@ def pattern_scores(model, task) -> pd.DataFrame:
     idx = torch.arange(len(task))
     rows = []
     targets = _targets(task, model)
+    operands = _operand_mask(task) if task.name == "arithmetic" else None
     for layer in range(model.n_layers):
         pattern: Float[Tensor, "batch head q k"] = cache[names[layer]]
         at_metric = pattern[idx, :, task.positions]  # [batch head k]
@@ -149,12 +207,7 @@ def pattern_scores(model, task) -> pd.DataFrame:
             for role, key in targets.items():
                 row[role] = float(at_metric[idx, head, key].mean())
             if task.name == "arithmetic":
-                n_digits = int(task.clean_tokens.shape[1] - 1 - 3) // 3
-                start = int(task.clean_tokens.shape[1]) - (3 * n_digits + 3)
-                operands = [start + k for k in range(n_digits)] + [
-                    start + n_digits + 1 + k for k in range(n_digits)
-                ]
-                row["arithmetic"] = float(at_metric[:, head, operands].sum(-1).mean())
+                row["arithmetic"] = float((at_metric[:, head] * operands).sum(-1).mean())
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -162,8 +215,6 @@ def pattern_scores(model, task) -> pd.DataFrame:
 def successor_direct(model, task, layer: int, head: int) -> float:
     """Share of prompts where the head's output, through ``ln_final`` scale and ``W_U``, ranks the
     successor first among the members of the prompt's set."""
-    from circuits.tasks.zoo_vocab import zoo_sets
-
     w = model.weights
     names = [hook_name(layer, "z"), "ln_final.hook_scale"]
     with torch.no_grad():
@@ -174,10 +225,14 @@ def successor_direct(model, task, layer: int, head: int) -> float:
     scale = cache[names[1]][idx, task.positions]
     logits = (out / scale) * w.ln_final_w
     logits = logits @ w.W_U
-    sets = {
-        name: torch.tensor([model.to_single_token(m) for m in members])
-        for name, members in zoo_sets().items()
-    }
+    if getattr(model, "zoo_name", None):
+        sets = {
+            name: torch.tensor([model.to_single_token(m) for m in members])
+            for name, members in zoo_sets().items()
+        }
+    else:  # the sets as the generic successor task writes them for this tokenizer
+        names = list(dict.fromkeys(task.metadata["set"]))
+        sets = {name: torch.tensor(ids) for name, (ids, _) in expressible_sets(model, names).items()}
     hits = []
     for i, name in enumerate(task.metadata["set"]):
         members = sets[name]
@@ -230,15 +285,19 @@ def backup_heads(
     return out
 
 
-def verify_task(model, task, reference, *, seed: int = 0) -> dict[str, Any]:
-    """Ablation and pattern evidence for one task; see the module docstring."""
+def verify_task(model, task, reference, *, seed: int = 0, backend: str = "auto") -> dict[str, Any]:
+    """Ablation and pattern evidence for one task; see the module docstring.
+
+    ``backend`` runs the single-head ablations (:func:`single_head_scores`): the batched engine, or
+    ``"hooks"`` for one hooked forward per head."""
     base_prompts = prompt_scores(model, task)
     base = _means(base_prompts)
     by_digit = "digit" in task.metadata
     heads = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
+    single_acc, single_ld = single_head_scores(model, task, reference.clean_tokens, backend=backend)
     rows = []
-    for head in heads:
-        ablated = prompt_scores(model, task, reference.clean_tokens, [head])
+    for k, head in enumerate(heads):
+        ablated = (single_acc[k], single_ld[k])
         mean = _means(ablated)
         rows.append(
             {
@@ -410,69 +469,72 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     for e in card["evidence"]:
-        lines += [f"### {e['task']}", ""]
-        if not e["learned"]:
-            lines += [
-                f"Not learned: accuracy {e['baseline']['accuracy']:.3f} is below {MIN_LEARNED}; no heads are "
-                "claimed for it (the ablation numbers stay in card.json under evidence).",
-                "",
-            ]
-            continue
-        if not e["heads"]:
-            lines += ["No head's single ablation lowers accuracy by the threshold; no heads claimed.", ""]
-            continue
-        by_digit = "accuracy_drop_digit" in e["single_head"][0]
+        lines += evidence_markdown(e)
+    return "\n".join(lines)
+
+
+def evidence_markdown(e: dict[str, Any]) -> list[str]:
+    """The lines of one task's evidence: its heads with their single-head and joint ablations."""
+    lines = [f"### {e['task']}", ""]
+    if not e["learned"]:
         lines += [
-            "| head | role | accuracy drop (single) | logit-diff drop | attention to target |"
-            + (" largest accuracy drop within one result digit |" if by_digit else ""),
-            "|---|---|---|---|---|" + ("---|" if by_digit else ""),
+            f"Not learned: accuracy {e['baseline']['accuracy']:.3f} is below {MIN_LEARNED}; no heads are "
+            "claimed for it (the ablation numbers stay in card.json under evidence).",
+            "",
         ]
-        for label, role in e["heads"].items():
-            if label in e.get("backup", {}):
-                continue
-            layer, head = parse_label(label)
-            row = next(s for s in e["single_head"] if s["layer"] == layer and s["head"] == head)
-            target = (
-                row.get(e["task"], row["previous_token"])
-                if role != "previous_token"
-                else row["previous_token"]
-            )
-            lines.append(
-                f"| {label} | {role} | {row['accuracy_drop']:.3f} | {row['logit_diff_drop']:.2f} "
-                f"| {target:.2f} |" + (f" {row['accuracy_drop_digit']:.3f} |" if by_digit else "")
-            )
-        j, rnd = e["joint_ablation"], e["random_ablation"]["accuracy"]
-        if not e["sufficient"]:
-            lines += [
-                "",
-                f"Distributed: ablating the {len(j['heads'])} strongest heads ({', '.join(j['heads'])}) "
-                f"together takes accuracy from {e['baseline']['accuracy']:.3f} only to {j['accuracy']:.3f}, "
-                "not below half, so no head set is claimed as sufficient for this task.",
-                "",
-            ]
+        return lines
+    if not e["heads"]:
+        lines += ["No head's single ablation lowers accuracy by the threshold; no heads claimed.", ""]
+        return lines
+    by_digit = "accuracy_drop_digit" in e["single_head"][0]
+    lines += [
+        "| head | role | accuracy drop (single) | logit-diff drop | attention to target |"
+        + (" largest accuracy drop within one result digit |" if by_digit else ""),
+        "|---|---|---|---|---|" + ("---|" if by_digit else ""),
+    ]
+    for label, role in e["heads"].items():
+        if label in e.get("backup", {}):
             continue
+        layer, head = parse_label(label)
+        row = next(s for s in e["single_head"] if s["layer"] == layer and s["head"] == head)
+        target = (
+            row.get(e["task"], row["previous_token"]) if role != "previous_token" else row["previous_token"]
+        )
+        lines.append(
+            f"| {label} | {role} | {row['accuracy_drop']:.3f} | {row['logit_diff_drop']:.2f} "
+            f"| {target:.2f} |" + (f" {row['accuracy_drop_digit']:.3f} |" if by_digit else "")
+        )
+    j, rnd = e["joint_ablation"], e["random_ablation"]["accuracy"]
+    if not e["sufficient"]:
         lines += [
             "",
-            f"Ablating {', '.join(j['heads'])} together: accuracy {e['baseline']['accuracy']:.3f} -> "
-            f"{j['accuracy']:.3f}. The same number of other heads at random ({len(rnd)} draws): "
-            f"{', '.join(f'{x:.3f}' for x in rnd)}.",
+            f"Distributed: ablating the {len(j['heads'])} strongest heads ({', '.join(j['heads'])}) "
+            f"together takes accuracy from {e['baseline']['accuracy']:.3f} only to {j['accuracy']:.3f}, "
+            "not below half, so no head set is claimed as sufficient for this task.",
+            "",
         ]
-        for role, r in e["role_ablation"].items():
-            lines.append(
-                f"Ablating every {role} head ({', '.join(r['heads'])}) together: "
-                f"accuracy {r['accuracy']:.3f}."
-            )
-        for label, b in e.get("backup", {}).items():
-            lines.append(
-                f"Backup {b['role']} head {label}: its own ablation does not hurt, but ablating it with "
-                f"{', '.join(b['with'])} takes accuracy to {b['accuracy_with_both_ablated']:.3f}, against "
-                f"{b['accuracy_with_role_heads_ablated']:.3f} with {', '.join(b['with'])} alone."
-            )
-        if "direct_successor_rate" in e:
-            rates = ", ".join(f"{k} {v:.2f}" for k, v in e["direct_successor_rate"].items())
-            lines.append(
-                f"Share of prompts where the head's own output through the unembedding ranks the successor "
-                f"first among the set: {rates}."
-            )
-        lines.append("")
-    return "\n".join(lines)
+        return lines
+    lines += [
+        "",
+        f"Ablating {', '.join(j['heads'])} together: accuracy {e['baseline']['accuracy']:.3f} -> "
+        f"{j['accuracy']:.3f}. The same number of other heads at random ({len(rnd)} draws): "
+        f"{', '.join(f'{x:.3f}' for x in rnd)}.",
+    ]
+    for role, r in e["role_ablation"].items():
+        lines.append(
+            f"Ablating every {role} head ({', '.join(r['heads'])}) together: accuracy {r['accuracy']:.3f}."
+        )
+    for label, b in e.get("backup", {}).items():
+        lines.append(
+            f"Backup {b['role']} head {label}: its own ablation does not hurt, but ablating it with "
+            f"{', '.join(b['with'])} takes accuracy to {b['accuracy_with_both_ablated']:.3f}, against "
+            f"{b['accuracy_with_role_heads_ablated']:.3f} with {', '.join(b['with'])} alone."
+        )
+    if "direct_successor_rate" in e:
+        rates = ", ".join(f"{k} {v:.2f}" for k, v in e["direct_successor_rate"].items())
+        lines.append(
+            f"Share of prompts where the head's own output through the unembedding ranks the successor "
+            f"first among the set: {rates}."
+        )
+    lines.append("")
+    return lines
