@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from interp.checks import check_token_ids
 from interp.engine.metrics import Metric
 from interp.engine.patches import HEAD_SITES, Patch, Stage, check_cells
-from interp.engine.trace import Trace, gather_metric_logits, metric_rows
+from interp.engine.trace import MetricReads, Trace, gather_metric_logits, metric_rows
 from interp.weights.canonical import ModelWeights
 from interp.weights.forward import activation, normalize, rotate
 
@@ -462,29 +462,42 @@ class Engine:
         Returns:
             ``[cells, batch]`` metric values.
         """
+        return self.run_metrics(base, cells, [metric], progress=progress)[0]
+
+    @torch.no_grad()
+    def run_metrics(
+        self,
+        base: Trace,
+        cells: Sequence[Sequence[Patch]],
+        metrics: Sequence[Metric],
+        *,
+        progress: bool = False,
+    ) -> list[Float[Tensor, "cells batch"]]:
+        """Like :meth:`run`, scoring every metric of ``metrics`` on the same patched runs: one pass
+        over the cells, unembedding the union of the metrics' positions (and vocabulary columns)."""
         cells = check_cells(cells)
-        b, n = base.batch, base.n_pos
-        rows_u, index = metric_rows(metric, b, n)
-        vocab = None if metric.vocab is None else metric.vocab.to(self.device)
-        base_logits = self._unembed(base.final[:, rows_u].unsqueeze(0), vocab)
-        out = torch.empty(len(cells), b, device=self.device)
+        reads = MetricReads(metrics, base.batch, base.n_pos)
+        b = base.batch
+        vocab = None if reads.vocab is None else reads.vocab.to(self.device)
+        base_logits = self._unembed(base.final[:, reads.rows].unsqueeze(0), vocab)
+        out = [torch.empty(len(cells), b, device=self.device) for _ in metrics]
         groups: dict[Plan, list[int]] = defaultdict(list)
         for i, cell in enumerate(cells):
             if cell:
-                groups[self._plan(cell, n)].append(i)
+                groups[self._plan(cell, base.n_pos)].append(i)
             else:
-                out[i] = metric.evaluate(gather_metric_logits(base_logits, index)[0], b).float()
-        per_chunk = max(1, self.memory_budget // self._cell_bytes(b, n))
+                for k, values in enumerate(reads.evaluate(base_logits)):
+                    out[k][i] = values[0]
+        per_chunk = max(1, self.memory_budget // self._cell_bytes(b, base.n_pos))
         jobs = [
             (key, ids[i : i + per_chunk])
             for key, ids in groups.items()
             for i in range(0, len(ids), per_chunk)
         ]
         for key, ids in tqdm(jobs, desc="patching", disable=not progress, leave=False):
-            logits = self._run_chunk(base, [cells[i] for i in ids], key, rows_u, vocab)
-            picked = gather_metric_logits(logits, index)
-            for j, i in enumerate(ids):
-                out[i] = metric.evaluate(picked[j], b).float()
+            logits = self._run_chunk(base, [cells[i] for i in ids], key, reads.rows, vocab)
+            for k, values in enumerate(reads.evaluate(logits)):
+                out[k][ids] = values.to(out[k].dtype)
         return out
 
     def _run_chunk(

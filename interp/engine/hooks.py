@@ -118,9 +118,24 @@ class HookEngine:
         self, base: Trace, cells: Sequence[Sequence[Patch]], metric: Metric, *, progress: bool = False
     ) -> Float[Tensor, "cells batch"]:
         """The per-prompt metric of the base run with each cell's patches applied (one forward per cell)."""
+        return self.run_metrics(base, cells, [metric], progress=progress)[0]
+
+    @torch.no_grad()
+    def run_metrics(
+        self,
+        base: Trace,
+        cells: Sequence[Sequence[Patch]],
+        metrics: Sequence[Metric],
+        *,
+        progress: bool = False,
+    ) -> list[Float[Tensor, "cells batch"]]:
+        """Every metric of ``metrics`` on the same patched runs (one forward per cell for all)."""
         cells = check_cells(cells)
-        metric_rows(metric, base.batch, base.n_pos)  # validates positions early
-        out = torch.empty(len(cells), base.batch)
+        if not metrics:
+            raise ValueError("no metrics given; expected at least one Metric")
+        for metric in metrics:
+            metric_rows(metric, base.batch, base.n_pos)  # validates positions early
+        out = [torch.empty(len(cells), base.batch) for _ in metrics]
         for i, cell in enumerate(tqdm(cells, desc="patching", disable=not progress, leave=False)):
             for p in cell:
                 if p.pos is not None and not 0 <= p.pos < base.n_pos:
@@ -128,5 +143,6 @@ class HookEngine:
                         f"patch position {p.pos} is out of range; expected 0 <= pos < {base.n_pos}"
                     )
             logits = self.model.run_with_hooks(base.tokens, fwd_hooks=patch_hooks(cell))
-            out[i] = metric(logits).float().cpu()
+            for k, metric in enumerate(metrics):
+                out[k][i] = metric(logits).float().cpu()
         return out

@@ -4,6 +4,7 @@ Both engines (the fast one computed from canonical weights and the hook
 fallback) produce a ``Trace``; sweeps read patch values and baselines from it.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -82,3 +83,41 @@ def gather_metric_logits(
     batch = index.shape[0]
     idx = index.to(logits_rows.device)
     return logits_rows[:, torch.arange(batch, device=idx.device)[:, None], idx]
+
+
+class MetricReads:
+    """What several metrics read together: the union of their positions (and, when every metric
+    names its columns, of their vocabulary), and how to score each from logits computed at those.
+
+    Example:
+        >>> from interp.engine.metrics import accuracy, logit_diff
+        >>> reads = MetricReads([accuracy(5, 2), logit_diff(5, 7, 3)], batch=1, n_pos=4)
+        >>> reads.rows, reads.vocab
+        ([2, 3], None)
+    """
+
+    def __init__(self, metrics: Sequence[Metric], batch: int, n_pos: int) -> None:
+        self.metrics = list(metrics)
+        if not self.metrics:
+            raise ValueError("no metrics given; expected at least one Metric")
+        self.batch = batch
+        each = [metric_rows(m, batch, n_pos) for m in self.metrics]
+        self.rows: list[int] = sorted(set().union(*(rows for rows, _ in each)))
+        at = {r: i for i, r in enumerate(self.rows)}
+        self.index = [torch.tensor([at[r] for r in rows], dtype=torch.long)[idx] for rows, idx in each]
+        vocabs = [m.vocab for m in self.metrics]
+        if all(v is not None for v in vocabs):
+            self.vocab: Tensor | None = torch.unique(torch.cat([v.cpu().long().flatten() for v in vocabs]))
+            self.columns = [torch.searchsorted(self.vocab, v.cpu().long()) for v in vocabs]
+        else:
+            self.vocab, self.columns = None, [None if v is None else v.cpu().long() for v in vocabs]
+
+    def evaluate(self, logits: Float[Tensor, "cells batch rows vocab"]) -> list[Float[Tensor, "cells batch"]]:
+        """Each metric's per-prompt values for each cell of ``logits``."""
+        out = []
+        for metric, index, cols in zip(self.metrics, self.index, self.columns, strict=True):
+            picked = gather_metric_logits(logits, index)
+            if cols is not None:
+                picked = picked[..., cols.to(picked.device)]
+            out.append(torch.stack([metric.evaluate(p, self.batch).float() for p in picked]))
+        return out

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from interp.engine import Engine, HookEngine, Patch, engine_for, logit_diff
+from interp.engine import Engine, HookEngine, Patch, accuracy, answer_prob, engine_for, logit_diff
 from interp.engine.patches import HEAD_SITES, SITES, check_cells
 from interp.testing import tiny_model
 
@@ -120,3 +120,24 @@ def test_bad_patches_are_rejected(setup):
         check_cells([["not a patch"]])  # the test run's type checks stop it before the engine's own
     assert isinstance(engine_for(model), Engine)
     assert isinstance(engine_for(model, backend="hooks"), HookEngine)
+
+
+def test_several_metrics_in_one_pass_equal_each_run_alone(setup):
+    model, clean, corrupted = setup
+    rng = random.Random(1)
+    metrics = [
+        logit_diff(torch.tensor([5, 6]), torch.tensor([7, 8]), positions=[2, -1]),
+        accuracy(torch.tensor([9, 10]), positions=torch.tensor([[3], [5]])),
+        answer_prob(torch.tensor([11, 12]), positions=-1),
+    ]
+    for engine in (Engine(model.weights), HookEngine(model)):
+        src = engine.trace(clean)
+        cells = [[_random_patch(rng, src, model, clean.shape[1])] for _ in range(12)] + [[]]
+        base = engine.trace(corrupted)
+        columns = [metrics[0], logit_diff(torch.tensor([8, 3]), torch.tensor([5, 13]), positions=4)]
+        for group in (metrics, columns):  # all vocabulary read, or the union of two metrics' columns
+            together = engine.run_metrics(base, cells, group)
+            for metric, values in zip(group, together, strict=True):
+                assert (values.cpu() - engine.run(base, cells, metric).cpu()).abs().max() <= FP32_TOL
+    with pytest.raises(ValueError, match="expected at least one Metric"):
+        Engine(model.weights).run_metrics(base, cells, [])
