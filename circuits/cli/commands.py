@@ -29,6 +29,7 @@ from circuits.evidence import (
 from circuits.heads import KINDS, HeadScores, find_heads, head_name
 from circuits.heads.induction import attention_patterns
 from circuits.logit_attribution import task_logit_attribution
+from circuits.model_card import model_card, write_card
 from circuits.report import Report, attention_figure, provenance
 from circuits.tasks.registry import TASK_NAMES
 from circuits.zoo import train
@@ -371,6 +372,18 @@ def cmd_compose(args: Any, model: Any) -> int:
             report.add_figure(f"{mode}-composition", result.plot(mode))
         outputs.report(args.report, report)
     return finish(outputs, args)
+
+
+def cmd_card(args: Any, model: Any) -> int:
+    card = model_card(model, tasks=args.tasks, n_prompts=args.n_prompts, seed=args.seed)
+    json_path, md_path = write_card(card, args.out_dir)
+    for e in card["evidence"]:
+        heads = ", ".join(f"{label} ({role})" for label, role in e["heads"].items()) or "(none)"
+        say(f"{e['task']}: accuracy {e['baseline']['accuracy']:.3f}; heads: {heads}")
+    for name, why in card["skipped"].items():
+        say(f"{name}: skipped ({why})")
+    say(f"wrote {json_path} and {md_path}")
+    return 0
 
 
 def cmd_zoo(args: Any) -> int:

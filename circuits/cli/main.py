@@ -45,6 +45,7 @@ from circuits.cli.console import interrupts_watched
 from circuits.evidence import DISCOVERY_METHODS
 from circuits.heads import KINDS
 from circuits.heads.scores import parse_head_name
+from circuits.model_card import CARD_TASKS
 from circuits.zoo import RECIPES
 from interp import load_model
 from interp.checks import DTYPE_NAMES, resolve_device
@@ -129,6 +130,17 @@ def parse_kinds(text: str | None) -> list[str] | None:
     return kinds
 
 
+def parse_card_tasks(text: str) -> list[str]:
+    """``"induction,ioi" -> ["induction", "ioi"]``; an unknown task is a usage error."""
+    tasks = [t.strip() for t in str(text).split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in CARD_TASKS]
+    if unknown or not tasks:
+        raise UsageError(
+            f"unknown card task(s) {unknown or [text]}; expected some of {', '.join(CARD_TASKS)}"
+        )
+    return tasks
+
+
 def _run(command: str):
     """A parser default that checks the inputs, loads the model and calls ``commands.cmd_<command>``.
 
@@ -140,6 +152,9 @@ def _run(command: str):
         heads = parse_heads(args.heads) if command == "ablate" else None
         if command == "heads":
             args.kinds = parse_kinds(args.kinds)
+        if command == "card":
+            args.tasks = parse_card_tasks(args.tasks)
+            _check_output_paths(argparse.Namespace(out=args.out_dir))
         _check_output_paths(args)
         model = _load(args)
         for layer, head in heads or []:
@@ -253,6 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compose.add_argument("--top", type=int, default=10, help="pairs to print")
     compose.set_defaults(func=_run("compose"))
+
+    card = sub.add_parser(
+        "card", help="verify each task's heads by ablation and write card.json and card.md", epilog=EPILOG
+    )
+    _add_model_options(card)
+    card.add_argument("--out-dir", required=True, help="folder for card.json and card.md")
+    card.add_argument(
+        "--tasks",
+        default=",".join(CARD_TASKS),
+        help=f"comma-separated, from {','.join(CARD_TASKS)} (default: all)",
+    )
+    card.add_argument("--n-prompts", type=int, default=32, help="prompts per task (long ones fewer)")
+    card.add_argument("--seed", type=int, default=1234, help="task k's prompts use seed + 1000 * k")
+    card.set_defaults(func=_run("card"))
 
     zoo = sub.add_parser("zoo", help="list the zoo or retrain one of its models", epilog=EPILOG)
     zoo.add_argument("action", choices=["list", "train"])

@@ -102,7 +102,7 @@ def single_head_scores(
     model, task, reference_tokens: Tensor | None = None, *, backend: str = "auto"
 ) -> tuple[Float[Tensor, "head batch"], Float[Tensor, "head batch"]]:
     """Per-prompt accuracy and logit difference with each head alone mean-ablated, heads in
-    ``(layer, head)`` order: one engine sweep per measure (``backend="hooks"``: one hooked forward per
+    ``(layer, head)`` order: one engine sweep scoring both (``backend="hooks"``: one hooked forward per
     head, :func:`prompt_scores`, the slow twin)."""
     heads = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
     if backend == "hooks":
@@ -128,8 +128,11 @@ def single_head_scores(
         ]
         trace = engine.trace(task.clean_tokens)
         where = task.positions[:, None]
-        acc = engine.run(trace, cells, accuracy(task.answer_tokens, where))
-        ld = engine.run(trace, cells, logit_diff(task.answer_tokens, task.wrong_tokens, where))
+        metrics = [
+            accuracy(task.answer_tokens, where),
+            logit_diff(task.answer_tokens, task.wrong_tokens, where),
+        ]
+        acc, ld = engine.run_metrics(trace, cells, metrics)
     return acc.float().cpu(), ld.float().cpu()
 
 
