@@ -17,14 +17,8 @@ toolkit's, not the paper's: the paper found its name movers by path patching to 
 DLA of a head's own write approximates (the write is that path).
 
 Example:
-    >>> from circuits.tasks.ioi import ioi_task
-    >>> from interp.testing import tiny_model_with
-    >>> from interp.word_tokenizer import SPECIALS, word_level_tokenizer
-    >>> words = [*SPECIALS, *"Mary John Tom When and went to the store, gave a drink".split()]
-    >>> model = tiny_model_with(word_level_tokenizer(words))
-    >>> result = name_movers(model, ioi_task(model, n_prompts=4, names=("Mary", "John", "Tom")))
-    >>> list(result.df.columns)[:6]
-    ['layer', 'head', 'label', 'dla', 'dla_share', 'attn_io']
+    >>> MIN_DLA_SHARE
+    0.05
 """
 
 import json
