@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from interp.engine.metrics import Metric
 from interp.engine.patches import HEAD_SITES, SITES, Patch, check_cells, hook_name
-from interp.engine.trace import Trace, metric_rows
+from interp.engine.trace import MetricReads, Trace
 
 
 def _index(p: Patch) -> tuple:
@@ -131,10 +131,7 @@ class HookEngine:
     ) -> list[Float[Tensor, "cells batch"]]:
         """Every metric of ``metrics`` on the same patched runs (one forward per cell for all)."""
         cells = check_cells(cells)
-        if not metrics:
-            raise ValueError("no metrics given; expected at least one Metric")
-        for metric in metrics:
-            metric_rows(metric, base.batch, base.n_pos)  # validates positions early
+        MetricReads(metrics, base.batch, base.n_pos)  # validates every metric's positions early
         out = [torch.empty(len(cells), base.batch) for _ in metrics]
         for i, cell in enumerate(tqdm(cells, desc="patching", disable=not progress, leave=False)):
             for p in cell:
