@@ -30,7 +30,7 @@ Example:
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp import HookedModel
+from interp.engine.patches import hook_name
 from interp.weights.canonical import ModelWeights
 from interp.weights.forward import effective_embeddings
 
@@ -49,13 +50,7 @@ real targets (score: R^2)."""
 ProbeSite = Literal["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"]
 """Where activations are read: the residual stream before/between/after a block, or a sublayer's output."""
 
-SITE_HOOKS = {
-    "resid_pre": "blocks.{layer}.hook_resid_pre",
-    "resid_mid": "blocks.{layer}.hook_resid_mid",
-    "resid_post": "blocks.{layer}.hook_resid_post",
-    "attn_out": "blocks.{layer}.hook_attn_out",
-    "mlp_out": "blocks.{layer}.hook_mlp_out",
-}
+PROBE_SITES: tuple[str, ...] = get_args(ProbeSite)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,8 +230,8 @@ def probe_model(
         layers: Layers to probe (default all).
         positions: Positions to probe (default all; negative values count from the end).
     """
-    if site not in SITE_HOOKS:
-        raise ValueError(f"unknown probe site {site!r}; expected one of {list(SITE_HOOKS)}")
+    if site not in PROBE_SITES:
+        raise ValueError(f"unknown probe site {site!r}; expected one of {list(PROBE_SITES)}")
     tokens = model.check_tokens(tokens)
     n_batch, n_pos = tokens.shape
     layers = list(range(model.n_layers)) if layers is None else [int(layer) for layer in layers]
@@ -246,7 +241,7 @@ def probe_model(
     y = torch.as_tensor(np.asarray(labels)) if not isinstance(labels, Tensor) else labels
     if y.shape not in ((n_batch,), (n_batch, n_pos)):
         raise ValueError(f"labels must have shape ({n_batch},) or ({n_batch}, {n_pos}); got {tuple(y.shape)}")
-    names = [SITE_HOOKS[site].format(layer=layer) for layer in layers]
+    names = [hook_name(layer, site) for layer in layers]
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=names)
     rows, probes = [], {}
