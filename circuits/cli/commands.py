@@ -16,6 +16,7 @@ import pandas as pd
 
 from circuits.ablation import ablation_study
 from circuits.activation_patching import activation_patching
+from circuits.attention_sinks import act_study, find_sinks
 from circuits.composition_scores import composition_scores
 from circuits.evidence import (
     KEEP,
@@ -370,6 +371,32 @@ def cmd_compose(args: Any, model: Any) -> int:
         report = Report(f"Composition scores of {model.spec}")
         for mode in modes:
             report.add_figure(f"{mode}-composition", result.plot(mode))
+        outputs.report(args.report, report)
+    return finish(outputs, args)
+
+
+def cmd_sinks(args: Any, model: Any) -> int:
+    outputs = Outputs(args.out)
+    task = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed)
+    sinks = find_sinks(model, task.clean_tokens)
+    summary = sinks.summary()
+    outputs.table(f"sinks_{args.task}", summary, sinks.to_json())
+    later = summary.nlargest(args.top, "later_sinks")
+    say(f"first token: mean sink score {summary['first_score'].mean():.3f} over {len(summary)} heads")
+    say(later[["label", "later_sinks", "later_score"]].to_string(index=False))
+    result = None
+    if args.act:
+        # Heads are chosen on the task's prompts and ACT is scored on fresh ones (seed + 1).
+        heldout = build_task(model, args.task, n_prompts=args.n_prompts, seed=args.seed + 1)
+        result = act_study(model, task, heldout, n_random=args.n_random, seed=args.seed)
+        outputs.table(f"act_{args.task}", result.df, result.to_json())
+        say(result.df.to_string(index=False))
+    if args.report:
+        report = Report(f"Attention sinks of {model.spec} on {args.task}")
+        report.add_table("Model and provenance", provenance(model, seed=args.seed))
+        report.add_figure("Sinks after the first token", sinks.plot())
+        if result is not None:
+            report.add_table("ACT on held-out prompts", result.df)
         outputs.report(args.report, report)
     return finish(outputs, args)
 

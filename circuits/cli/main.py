@@ -269,6 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("--top", type=int, default=10, help="pairs to print")
     compose.set_defaults(func=_run("compose"))
 
+    sinks = sub.add_parser(
+        "sinks", help="attention sinks of every head on a task, and ACT's calibration", epilog=EPILOG
+    )
+    _add_model_options(sinks)
+    _add_output_options(sinks, "sinks")
+    _add_task_options(sinks)
+    sinks.add_argument("--top", type=int, default=10, help="heads to print")
+    sinks.add_argument(
+        "--act", action="store_true", help="select heads for ACT and score it on held-out prompts"
+    )
+    sinks.add_argument("--n-random", type=int, default=3, help="random head sets for ACT's control")
+    sinks.set_defaults(func=_run("sinks"))
+
     card = sub.add_parser(
         "card", help="verify each task's heads by ablation and write card.json and card.md", epilog=EPILOG
     )

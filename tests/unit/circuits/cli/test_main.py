@@ -188,3 +188,17 @@ def test_the_heads_table_groups_kinds_and_says_why_a_high_scorer_is_not_a_head()
     ]
     assert scores.heads("arithmetic") == [(1, 0), (1, 1)]
     assert scores.why_not()[scores.df["score"] <= scores.df["threshold"]].str.startswith("score <= ").all()
+
+
+def test_sinks_writes_each_heads_sinks_and_act_against_random_heads(tmp_path, capsys):
+    common = ["zoo:induction-2l", "--device", "cpu", "--task", "induction", "--n-prompts", "8"]
+    report = tmp_path / "sinks.html"
+    assert main(
+        ["sinks", *common, "--act", "--n-random", "1", "--out", str(tmp_path), "--report", str(report)]
+    ) in (0,)
+    summary = json.loads((tmp_path / "sinks_induction.json").read_text())["summary"]
+    assert len(summary) == 8 and {"first_score", "later_sinks", "later_score"} <= set(summary[0])
+    act = json.loads((tmp_path / "act_induction.json").read_text())
+    assert [c["condition"] for c in act["conditions"]] == ["none", "act", "random 0"]
+    assert report.is_file()
+    assert "first token: mean sink score" in capsys.readouterr().out
