@@ -264,6 +264,7 @@ def act_study(
     *,
     n_heads: int | None = None,
     candidates: Sequence[tuple[int, int]] | None = None,
+    selection: pd.DataFrame | None = None,
     threshold: float = SINK_THRESHOLD,
     beta: float = ACT_BETA,
     n_random: int = 3,
@@ -274,6 +275,8 @@ def act_study(
 
     Args:
         n_heads: Keep at most this many of the heads whose calibration helped (default: all of them).
+        selection: A head filter already run (:func:`select_act_heads` on ``calibration``), to try
+            several ``n_heads`` without running it again; ``candidates`` is then ignored.
         n_random: Random head sets of the same size, each calibrated the same way.
 
     Raises:
@@ -285,9 +288,15 @@ def act_study(
             f"and {heldout.name!r}"
         )
     n_random = check_count("n_random", n_random, minimum=0)
-    selection = select_act_heads(
-        model, calibration, candidates=candidates, threshold=threshold, beta=beta, progress=progress
-    )
+    if selection is None:
+        selection = select_act_heads(
+            model, calibration, candidates=candidates, threshold=threshold, beta=beta, progress=progress
+        )
+    elif not {"layer", "head", "gain", "selected"} <= set(selection.columns):
+        raise ValueError(
+            f"selection must be select_act_heads' table (layer, head, gain, selected); "
+            f"got columns {list(selection.columns)}"
+        )
     chosen = selection[selection["selected"]]
     if n_heads is not None:
         chosen = chosen.head(check_count("n_heads", n_heads))

@@ -171,6 +171,10 @@ def test_the_study_reports_no_act_act_and_random_heads_on_held_out_prompts(ioi):
     with torch.no_grad():
         plain = heldout.accuracy(model.run(heldout.clean_tokens)).mean()
     assert result.df["accuracy"].iloc[0] == pytest.approx(float(plain), abs=TOL)
+    again = act_study(model, task, heldout, n_heads=1, n_random=1, selection=result.selection, progress=False)
+    torch.testing.assert_close(
+        torch.tensor(again.df["logit_diff"].to_numpy()), torch.tensor(result.df["logit_diff"].to_numpy())
+    )
     assert result.gain == pytest.approx(result.df["accuracy"].iloc[1] - result.df["accuracy"].iloc[0])
 
 
@@ -185,5 +189,7 @@ def test_bad_input_is_rejected_by_name(ioi):
     with pytest.raises(ValueError, match="candidate"):
         select_act_heads(model, task, candidates=[], progress=False)
     induction_like = dataclasses.replace(ioi_task(model, n_prompts=4, names=NAMES, seed=2), name="induction")
+    with pytest.raises(ValueError, match="selection must be"):
+        act_study(model, task, task, selection=task.metadata, progress=False)
     with pytest.raises(ValueError, match="one task"):
         act_study(model, task, induction_like, progress=False)
