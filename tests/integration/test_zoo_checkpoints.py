@@ -7,9 +7,8 @@ documented evaluation prompts afresh from the card's seed, and mean-ablates head
 
 import numpy as np
 import pytest
-import torch
 
-from circuits.ablation import ablation_hooks
+from circuits.ablation import ablation_hooks, evaluate
 from circuits.tasks import zoo_task
 from circuits.zoo.verify import parse_label
 from interp import load_model
@@ -22,13 +21,10 @@ N_RANDOM = 5
 
 
 def _accuracy(model, task, heads=(), reference=None):
-    with torch.no_grad():
-        if heads:
-            hooks = ablation_hooks(model, list(heads), "mean", task.clean_tokens, reference.clean_tokens)
-            logits = model.run_with_hooks(task.clean_tokens, fwd_hooks=hooks)
-        else:
-            logits = model.run(task.clean_tokens)
-    return float(task.accuracy(logits).mean())
+    hooks = []
+    if heads:
+        hooks = ablation_hooks(model, list(heads), "mean", task.clean_tokens, reference.clean_tokens)
+    return float(evaluate(model, task.clean_tokens, task.accuracy, hooks).mean())
 
 
 def _tasks(name):

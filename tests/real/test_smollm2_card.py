@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from circuits.ablation import ablation_hooks
+from circuits.ablation import ablation_hooks, evaluate
 from circuits.evidence import evidence_task
 from circuits.model_card import CARD_TASKS
 from circuits.zoo.verify import parse_label
@@ -40,13 +40,10 @@ def _tasks(model, card, name, n_prompts):
 
 
 def _accuracy(model, task, reference, heads=()):
-    with torch.no_grad():
-        if heads:
-            hooks = ablation_hooks(model, list(heads), "mean", task.clean_tokens, reference.clean_tokens)
-            logits = model.run_with_hooks(task.clean_tokens, fwd_hooks=hooks)
-        else:
-            logits = model.run(task.clean_tokens)
-    return float(task.accuracy(logits).mean())
+    hooks = []
+    if heads:
+        hooks = ablation_hooks(model, list(heads), "mean", task.clean_tokens, reference.clean_tokens)
+    return float(evaluate(model, task.clean_tokens, task.accuracy, hooks).mean())
 
 
 def test_the_card_covers_every_task_and_names_the_model(card, smollm2):

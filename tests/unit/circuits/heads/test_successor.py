@@ -119,7 +119,6 @@ def test_bad_sets_are_named(model):
         succession_scores(model, {"big": TokenSet(name="big", token_ids=(5, 64))})
 
 
-
 def test_sets_read_from_a_task_score_the_pairs_its_prompts_ask(model):
     """A successor task's wrong token is the member before its answer; those pairs are what is scored."""
     from circuits.heads.successor import token_sets_from_task
