@@ -76,8 +76,8 @@ def test_calibration_equals_the_rule_row_by_row_and_keeps_rows_summing_to_one(be
     calibrated = calibrate_pattern(pattern, [0, 2], threshold=0.12, beta=beta)
     torch.testing.assert_close(calibrated, loop_calibrate(pattern, [0, 2], 0.12, beta), atol=TOL, rtol=0)
     torch.testing.assert_close(calibrated.sum(-1), torch.ones(2, 4, 8), atol=TOL, rtol=0)
-    torch.testing.assert_close(calibrated[:, [1, 3]], pattern[:, [1, 3]], atol=0, rtol=0)
-    assert not torch.equal(calibrated[:, [0, 2]], pattern[:, [0, 2]])
+    torch.testing.assert_close(calibrated[:, [1, 3]], pattern[:, [1, 3]], atol=TOL, rtol=0)
+    assert (calibrated[:, [0, 2]] - pattern[:, [0, 2]]).abs().max() > 100 * TOL  # the heads were calibrated
 
 
 def test_beta_one_and_the_first_token_are_left_alone():
@@ -85,7 +85,7 @@ def test_beta_one_and_the_first_token_are_left_alone():
     torch.testing.assert_close(calibrate_pattern(pattern, [0, 1], beta=1.0), pattern, atol=TOL, rtol=0)
     first_only = torch.zeros(1, 1, 5, 5)
     first_only[..., 0] = 1.0  # every query attends to the first token alone
-    torch.testing.assert_close(calibrate_pattern(first_only, [0], beta=0.0), first_only, atol=0, rtol=0)
+    torch.testing.assert_close(calibrate_pattern(first_only, [0], beta=0.0), first_only, atol=TOL, rtol=0)
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
